@@ -1,0 +1,74 @@
+"""ducto_olap: a PostgreSQL credit ledger exported to a Parquet lake, asked spend questions.
+
+The public surface::
+
+    from ducto_olap import PostgresStore, MemoryStore, CreditMetadata
+    from ducto_olap import start_postgres_store, cleanup
+"""
+
+from ducto_olap.errors import (
+    ConfigError,
+    DatabaseError,
+    DeductionExceedsReservation,
+    DuctoError,
+    ExportError,
+    InsufficientCredits,
+    InvalidAmount,
+    InvalidInput,
+    InvalidMetadata,
+    LakeError,
+    QueryError,
+    RefundNotAllowed,
+    ReservationFinished,
+    StoreError,
+    UnknownReservation,
+    UnknownTransaction,
+    WindowError,
+)
+from ducto_olap.models import (
+    AggregateStatsRow,
+    Balance,
+    CreditMetadata,
+    DailySpendRow,
+    Reservation,
+    Rows,
+    SpendByModelRow,
+    SpendByUserRow,
+    TopUserRow,
+    Transaction,
+)
+from ducto_olap.store.embedded import cleanup, start_postgres_store
+from ducto_olap.store.postgres import PostgresStore
+
+__all__ = [
+    "AggregateStatsRow",
+    "Balance",
+    "ConfigError",
+    "CreditMetadata",
+    "DailySpendRow",
+    "DatabaseError",
+    "DeductionExceedsReservation",
+    "DuctoError",
+    "ExportError",
+    "InsufficientCredits",
+    "InvalidAmount",
+    "InvalidInput",
+    "InvalidMetadata",
+    "LakeError",
+    "PostgresStore",
+    "QueryError",
+    "RefundNotAllowed",
+    "ReservationFinished",
+    "Reservation",
+    "Rows",
+    "SpendByModelRow",
+    "SpendByUserRow",
+    "StoreError",
+    "TopUserRow",
+    "Transaction",
+    "UnknownReservation",
+    "UnknownTransaction",
+    "WindowError",
+    "cleanup",
+    "start_postgres_store",
+]

@@ -1,0 +1,3 @@
+"""Imports every command module so each registers itself on the ``cli`` group."""
+
+# One line per command module, in the order of the flow.

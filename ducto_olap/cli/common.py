@@ -1,0 +1,87 @@
+"""What every command shares: the lake/DSN/format options and error handling.
+
+Exit codes: 0 success, 1 a runtime or data error (one line ``error: ...`` on
+stderr), 2 a usage error (click's own). ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ducto_olap.cli.output import FORMATS
+from ducto_olap.errors import DuctoError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+lake_option = click.option(
+    "--lake",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Lake folder [env DUCTO_OLAP_LAKE; default data/lake].",
+)
+dsn_option = click.option(
+    "--dsn",
+    default=None,
+    help="PostgreSQL DSN [env DUCTO_OLAP_DSN; default: the embedded server in data/pg].",
+)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+
+
+def fail(message: str) -> None:
+    """Stop the command with exit code 1 and one line on stderr."""
+    raise click.ClickException(message)
+
+
+def handle_errors(command: F) -> F:
+    """Turn project and driver errors into one ``error: ...`` line and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if _debug_enabled():
+                raise
+            raise click.ClickException(one_line(error)) from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message, prefixed with its kind if it is not ours."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, DuctoError):
+        return text
+    return f"{type(error).__name__}: {text}"
+
+
+def _debug_enabled() -> bool:
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    return bool(root is not None and root.obj and root.obj.get("debug"))
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """Only the CLI configures handlers; the library logs to ``ducto_olap`` silently."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("ducto_olap")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False

@@ -1,0 +1,38 @@
+"""The ``ducto-olap`` command: a group of verb commands over the ledger and the lake."""
+
+from __future__ import annotations
+
+import click
+
+from ducto_olap.cli.common import configure_logging
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv: SQL too).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.version_option(package_name="ducto-olap")
+@click.pass_context
+def cli(context: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
+    """Export a PostgreSQL credit ledger to a Parquet lake and ask it spend questions.
+
+    \b
+    Start here:
+      ducto-olap demo                      seed, export and query a sample ledger
+      ducto-olap export                    export new ledger rows to the lake
+      ducto-olap query spend-by-model      ask one of the five questions
+    """
+    context.ensure_object(dict)
+    context.obj["debug"] = debug
+    configure_logging(verbose, quiet)
+
+
+def _register() -> None:
+    # Each command lives in its own module; importing it adds it to the group.
+    from ducto_olap.cli import commands  # noqa: F401
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    _register()
+    cli(prog_name="ducto-olap")

@@ -1,0 +1,22 @@
+"""The lake: Hive-partitioned Parquet files and the commit log that says which count."""
+
+from ducto_olap.lake.commit_log import (
+    CommitRecord,
+    FileEntry,
+    LakeSnapshot,
+    read_snapshot,
+    write_commit,
+)
+from ducto_olap.lake.layout import LAKE_SCHEMA, SCHEMA_VERSION, LakeLayout, partition_date
+
+__all__ = [
+    "LAKE_SCHEMA",
+    "SCHEMA_VERSION",
+    "CommitRecord",
+    "FileEntry",
+    "LakeLayout",
+    "LakeSnapshot",
+    "partition_date",
+    "read_snapshot",
+    "write_commit",
+]

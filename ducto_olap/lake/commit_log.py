@@ -1,0 +1,203 @@
+"""The commit log: which Parquet files of a lake count.
+
+A commit is one landed export (or compaction). Its record is a JSON file
+``_ducto/commits/<commit_id>.json`` that appears by an exclusive atomic link,
+so a reader sees a commit whole or not at all, and two writers can never both
+land the same commit id. The set of committed files is the replay of all
+records in id order: each adds files and may remove files (compaction).
+Anything in ``transactions/`` that no record names is a leftover of a crashed
+run: readers ignore it and the next export removes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ducto_olap.errors import LakeError
+from ducto_olap.lake.layout import SCHEMA_VERSION, LakeLayout, partition_date
+
+_RECORD_WIDTH = 10
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One committed Parquet file: its path relative to the lake root, partition and size."""
+
+    path: str
+    date: str
+    rows: int
+    bytes: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommitRecord:
+    """One landed commit.
+
+    ``xid_from``/``xid_to`` is the ledger range it covers: every committed row whose
+    ``write_xid`` is in ``[xid_from, xid_to)``. ``xid_to`` is the cursor the next
+    export starts from. A compaction covers no new range (``xid_from == xid_to``).
+    """
+
+    commit_id: int
+    kind: str
+    committed_at: str
+    xid_from: int
+    xid_to: int
+    rows: int
+    added: tuple[FileEntry, ...]
+    removed: tuple[str, ...] = ()
+    max_id: int | None = None
+    horizon_lag_rows: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["added"] = [dataclasses.asdict(entry) for entry in self.added]
+        data["removed"] = list(self.removed)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CommitRecord:
+        fields = {field.name for field in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in fields}
+        values["added"] = tuple(FileEntry(**entry) for entry in data.get("added", ()))
+        values["removed"] = tuple(data.get("removed", ()))
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LakeSnapshot:
+    """The state of a lake as of its last commit."""
+
+    layout: LakeLayout
+    commits: tuple[CommitRecord, ...]
+    files: tuple[FileEntry, ...]
+
+    @property
+    def last_commit(self) -> CommitRecord | None:
+        return self.commits[-1] if self.commits else None
+
+    @property
+    def cursor(self) -> int:
+        """The ``write_xid`` the next export starts from (0 for a new lake)."""
+        return self.commits[-1].xid_to if self.commits else 0
+
+    @property
+    def rows(self) -> int:
+        return sum(entry.rows for entry in self.files)
+
+    def paths(self, first: date | None = None, last: date | None = None) -> list[Path]:
+        """Absolute paths of the committed files whose partition is in ``[first, last]``."""
+        selected = []
+        for entry in self.files:
+            day = date.fromisoformat(entry.date)
+            if (first is None or day >= first) and (last is None or day <= last):
+                selected.append(self.layout.resolve(entry.path))
+        return selected
+
+
+def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> LakeSnapshot:
+    """Replay the commit log of a lake.
+
+    Raises:
+        LakeError: the lake folder does not exist (when ``must_exist``), or a record
+            is unreadable or removes a file that was never added.
+    """
+    layout = lake if isinstance(lake, LakeLayout) else LakeLayout(lake)
+    if must_exist and not layout.root.is_dir():
+        raise LakeError(
+            f"no lake at {layout.root}; run `ducto-olap export` first or pass --lake PATH"
+        )
+
+    commits = tuple(_read_records(layout))
+    files: dict[str, FileEntry] = {}
+    for commit in commits:
+        for removed in commit.removed:
+            if files.pop(removed, None) is None:
+                raise LakeError(
+                    f"commit {commit.commit_id} of {layout.root} removes {removed}, "
+                    f"which no earlier commit added; the commit log is damaged"
+                )
+        for entry in commit.added:
+            files[entry.path] = entry
+
+    ordered = sorted(files.values(), key=lambda entry: (entry.date, entry.path))
+    return LakeSnapshot(layout, commits, tuple(ordered))
+
+
+def write_commit(layout: LakeLayout, record: CommitRecord) -> Path:
+    """Land a commit: after this returns, readers see its files; before, they don't.
+
+    Raises:
+        LakeError: a commit with this id already landed (another writer won).
+    """
+    layout.commits_dir.mkdir(parents=True, exist_ok=True)
+    final = layout.commits_dir / f"{record.commit_id:0{_RECORD_WIDTH}d}.json"
+    payload = json.dumps(record.to_json(), indent=1, sort_keys=True).encode()
+
+    handle, temporary = tempfile.mkstemp(dir=layout.commits_dir, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, final)
+        except FileExistsError as error:
+            raise LakeError(
+                f"commit {record.commit_id} already exists in {layout.root}; "
+                f"another export ran at the same time, run again"
+            ) from error
+    finally:
+        os.unlink(temporary)
+
+    fsync_dir(layout.commits_dir)
+    return final
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or link inside ``path`` durable."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def file_entries(layout: LakeLayout, paths: Iterable[Path], rows: Iterable[int]) -> list[FileEntry]:
+    """Commit-log entries for files already renamed into their partitions."""
+    entries = []
+    for path, count in zip(paths, rows, strict=True):
+        relative = layout.relative(path)
+        entries.append(
+            FileEntry(
+                path=relative,
+                date=partition_date(relative).isoformat(),
+                rows=count,
+                bytes=path.stat().st_size,
+            )
+        )
+    return entries
+
+
+def _read_records(layout: LakeLayout) -> Iterable[CommitRecord]:
+    if not layout.commits_dir.is_dir():
+        return
+    for path in sorted(layout.commits_dir.glob("*.json")):
+        try:
+            record = CommitRecord.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            raise LakeError(f"commit record {path} is unreadable: {error}") from error
+        if record.schema_version > SCHEMA_VERSION:
+            raise LakeError(
+                f"{path} has lake schema version {record.schema_version}, newer than this "
+                f"ducto-olap understands ({SCHEMA_VERSION}); upgrade ducto-olap"
+            )
+        yield record

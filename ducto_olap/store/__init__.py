@@ -1,0 +1,1 @@
+"""The OLTP ledger: PostgresStore, MemoryStore and the embedded server."""

@@ -1,0 +1,74 @@
+"""Windows ``[start, end)``, limits and time zones, validated once for every source."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ducto_olap.errors import WindowError
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time interval ``[start, end)`` with both ends in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def is_empty(self) -> bool:
+        return self.start >= self.end
+
+    def utc_dates(self) -> tuple[date, date] | None:
+        """The first and last UTC date any instant of the window falls on, or None."""
+        if self.is_empty:
+            return None
+        return self.start.date(), (self.end - _ONE_MICROSECOND).date()
+
+
+def make_window(start: datetime, end: datetime) -> Window:
+    """Validate a window and convert both ends to UTC.
+
+    Raises:
+        WindowError: an end is not a datetime, is naive, or ``start > end``.
+    """
+    for name, value in (("start", start), ("end", end)):
+        if not isinstance(value, datetime):
+            raise WindowError(f"{name} must be a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise WindowError(
+                f"{name} {value.isoformat()} is naive; give it a time zone, "
+                f"for example {name}.replace(tzinfo=timezone.utc)"
+            )
+
+    window = Window(start.astimezone(UTC), end.astimezone(UTC))
+    if window.start > window.end:
+        raise WindowError(
+            f"start {start.isoformat()} is after end {end.isoformat()}; swap them"
+        )
+    return window
+
+
+def check_limit(limit: int) -> int:
+    """A ``top_users`` limit: a non-negative int."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise WindowError(f"limit must be an int, got {limit!r}")
+    if limit < 0:
+        raise WindowError(f"limit must be 0 or more, got {limit}")
+    return limit
+
+
+def check_time_zone(tz: str | None) -> str:
+    """An IANA time zone name for day buckets; None means UTC."""
+    if tz is None:
+        return "UTC"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise WindowError(
+            f"unknown time zone {tz!r}; use an IANA name such as 'UTC' or 'America/New_York'"
+        ) from error
+    return tz
