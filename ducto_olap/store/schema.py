@@ -77,7 +77,8 @@ CREATE OR REPLACE TRIGGER credit_transactions_fold_balance
 CREATE OR REPLACE FUNCTION credit_transactions_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'credit_transactions is append-only: % refused; write a refund or adjustment row instead', TG_OP;
+    RAISE EXCEPTION 'credit_transactions is append-only: % refused', TG_OP
+        USING HINT = 'write a refund or adjustment row instead';
 END;
 $$;
 

@@ -81,4 +81,3 @@ def model_of(metadata: Mapping[str, Any]) -> str | None:
 
 def refund_amount(value: object) -> Decimal:
     return to_amount(value, what="refund amount")
-
