@@ -46,9 +46,7 @@ def make_window(start: datetime, end: datetime) -> Window:
 
     window = Window(start.astimezone(UTC), end.astimezone(UTC))
     if window.start > window.end:
-        raise WindowError(
-            f"start {start.isoformat()} is after end {end.isoformat()}; swap them"
-        )
+        raise WindowError(f"start {start.isoformat()} is after end {end.isoformat()}; swap them")
     return window
 
 
