@@ -1,0 +1,81 @@
+"""What both lake engines share: the lake, its commit log, and the files a window reads.
+
+An engine never lists the ``transactions/`` folder: it replays the commit log
+for every question, so it reads exactly the committed files (a leftover of a
+crashed export is invisible) and never answers from a stale file list.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import ClassVar
+
+from ducto_olap.lake import LakeLayout, LakeSnapshot, read_snapshot
+from ducto_olap.questions import SpendQuestions
+from ducto_olap.window import Window
+
+logger = logging.getLogger("ducto_olap.engines")
+
+
+class LakeAnalytics(SpendQuestions):
+    """The five questions over the committed files of a lake.
+
+    Args:
+        lake: the lake folder (``str`` or ``Path``) or its :class:`LakeLayout`.
+
+    Raises:
+        LakeError: the lake folder does not exist; run ``ducto-olap export`` first.
+    """
+
+    engine: ClassVar[str] = ""
+
+    def __init__(self, lake: LakeLayout | str | Path) -> None:
+        self.layout = lake if isinstance(lake, LakeLayout) else LakeLayout(lake)
+        self.snapshot()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.layout.root)!r})"
+
+    def __enter__(self) -> LakeAnalytics:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release what the engine holds; the base engine holds nothing."""
+
+    def snapshot(self) -> LakeSnapshot:
+        """The lake as of its last landed commit, read afresh.
+
+        Raises:
+            LakeError: the lake folder is missing or its commit log is damaged.
+        """
+        return read_snapshot(self.layout)
+
+    def files_for(self, window: Window) -> list[Path]:
+        """The committed files a question over ``window`` reads, in partition order.
+
+        Partitions are UTC dates of ``created_at``, so only the partitions from the
+        window's first to its last UTC date can hold a row of it.
+        """
+        dates = window.utc_dates()
+        if dates is None:
+            return []
+        return self.snapshot().paths(*dates)
+
+    @contextmanager
+    def _timed(self, question: str, files: list[Path]) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        logger.info(
+            "%s %s: %d files in %.3fs",
+            self.engine,
+            question,
+            len(files),
+            time.perf_counter() - started,
+        )
