@@ -42,6 +42,15 @@ def to_amount(value: object, *, what: str = "amount") -> Decimal:
     return amount.quantize(SCALE)
 
 
+def to_signed_amount(value: object, *, what: str = "amount") -> Decimal:
+    """Like :func:`to_amount` but either sign is allowed; only zero is refused."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -to_amount(value.strip()[1:], what=what)
+    if isinstance(value, int | Decimal) and not isinstance(value, bool) and value < 0:
+        return -to_amount(-value, what=what)
+    return to_amount(value, what=what)
+
+
 def scale4(value: Decimal | int) -> Decimal:
     """A sum or amount at scale 4 (exact: sums of scale-4 values need no rounding)."""
     return Decimal(value).quantize(SCALE)

@@ -30,7 +30,7 @@ from ducto_olap.models import (
     SpendByUserRow,
     Transaction,
 )
-from ducto_olap.money import ZERO, scale4, to_amount
+from ducto_olap.money import ZERO, scale4, to_amount, to_signed_amount
 from ducto_olap.questions import UNKNOWN_MODEL, SpendQuestions
 from ducto_olap.store.postgres import refundable
 from ducto_olap.store.validate import (
@@ -203,6 +203,26 @@ class MemoryStore(SpendQuestions):
                 None,
                 refund_of=transaction_id,
             )
+
+    def import_transaction(
+        self,
+        user_id: str,
+        amount: int | Decimal | str,
+        type: str,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        operation_type: str | None = None,
+    ) -> Transaction:
+        """Write one ledger row as-is; see ``PostgresStore.import_transaction``."""
+        user_id = check_text(user_id, "user_id")
+        value = to_signed_amount(amount)
+        kind = check_text(type, "type")
+        operation = None if operation_type is None else check_text(operation_type, "operation_type")
+        data = metadata_dict(metadata)
+        when = check_created_at(created_at)
+
+        with self._lock:
+            return self._append(user_id, value, kind, operation, data, when)
 
     def get_balance(self, user_id: str) -> Balance:
         """A user's balance, active reservations and what is available (zero if unknown)."""

@@ -39,7 +39,7 @@ from ducto_olap.models import (
     TopUserRow,
     Transaction,
 )
-from ducto_olap.money import ZERO, scale4, to_amount
+from ducto_olap.money import ZERO, scale4, to_amount, to_signed_amount
 from ducto_olap.questions import SpendQuestions
 from ducto_olap.settings import mask_dsn
 from ducto_olap.store import sql_questions
@@ -284,6 +284,33 @@ class PostgresStore(SpendQuestions):
                 None,
                 None,
                 transaction_id,
+            )
+
+    def import_transaction(
+        self,
+        user_id: str,
+        amount: int | Decimal | str,
+        type: str,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+        operation_type: str | None = None,
+    ) -> Transaction:
+        """Write one ledger row as-is, as another program's plain ``INSERT`` would.
+
+        For imports and backfills: ``amount`` is signed (only zero is refused) and
+        ``type`` is free, so no reservation is involved and no balance check is made.
+        """
+        user_id = check_text(user_id, "user_id")
+        value = to_signed_amount(amount)
+        kind = check_text(type, "type")
+        operation = None if operation_type is None else check_text(operation_type, "operation_type")
+        data = metadata_dict(metadata)
+        when = check_created_at(created_at)
+
+        with self._transaction() as cursor:
+            self._lock_balance(cursor, user_id)
+            return self._insert_transaction(
+                cursor, user_id, value, kind, operation, data, when, None, None, None
             )
 
     def get_balance(self, user_id: str) -> Balance:
