@@ -70,3 +70,26 @@ def check_time_zone(tz: str | None) -> str:
             f"unknown time zone {tz!r}; use an IANA name such as 'UTC' or 'America/New_York'"
         ) from error
     return tz
+
+
+def parse_instant(text: str, *, tz: str | None = None, what: str = "time") -> datetime:
+    """An aware datetime from an ISO date or datetime typed by a user.
+
+    A bare date means its midnight; a value without an offset is read in ``tz``
+    (default UTC).
+
+    Raises:
+        WindowError: the text is neither an ISO date nor an ISO datetime.
+    """
+    zone = ZoneInfo(check_time_zone(tz))
+    value = text.strip()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise WindowError(
+            f"{what} {text!r} is not an ISO date or datetime; "
+            f"use for example 2026-11-01 or 2026-11-01T08:00:00+01:00"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed

