@@ -128,3 +128,15 @@ def lake_table(rows: Sequence[LedgerRow]) -> pa.Table:
         "write_xid": [1 for _ in rows],
     }
     return pa.table(columns, schema=LAKE_SCHEMA)
+
+
+def load_store(store: Any, rows: Iterable[LedgerRow]) -> None:
+    """Write ``rows`` as-is into a ``PostgresStore`` or ``MemoryStore``, as in the lake."""
+    for ledger_row in rows:
+        store.import_transaction(
+            ledger_row.user_id,
+            ledger_row.amount,
+            ledger_row.type,
+            metadata=ledger_row.metadata,
+            created_at=ledger_row.created_at,
+        )

@@ -67,25 +67,35 @@ FROM (
 ORDER BY total DESC, model
 """
 
-DAILY_SPEND = f"""
-SELECT strftime(day, '%Y-%m-%d') AS day, total, count
+# The local day of created_at. In UTC it is plain integer arithmetic on the
+# epoch (floor division, so instants before 1970 land on the right day), about
+# three times cheaper than ICU; other zones go through ICU's timezone().
+_US_PER_DAY = 86_400_000_000
+_UTC_DAY = (
+    f"(epoch_us(created_at) - (epoch_us(created_at) % {_US_PER_DAY} + {_US_PER_DAY}) "
+    f"% {_US_PER_DAY}) // {_US_PER_DAY}"
+)
+_UTC_DATE = "DATE '1970-01-01' + CAST({key} AS INTEGER)"
+_ZONE_DAY = "CAST(timezone($tz, created_at) AS DATE)"
+_ZONE_DATE = "{key}"
+
+_DAILY_SPEND = """
+SELECT strftime({date}, '%Y-%m-%d') AS day, total, count
 FROM (
-    SELECT CAST(timezone($tz, created_at) AS DATE) AS day, sum(-amount) AS total,
-           count(*) AS count
-    {_SPEND}
+    SELECT {day} AS day_key, sum(-amount) AS total, count(*) AS count
+    {spend}
     GROUP BY 1
 ) AS per_day
-ORDER BY per_day.day
+ORDER BY day_key
 """
 
 # One scan for the whole stats row: grouping sets give the per-user, per-model
 # and per-day groups in a single pass; the outer query picks the answers with
 # the same orders as the breakdowns, so it equals stats_from_breakdowns.
-AGGREGATE_STATS = f"""
+_AGGREGATE_STATS = """
 WITH spend AS (
-    SELECT user_id, coalesce(model, 'unknown') AS model,
-           CAST(timezone($tz, created_at) AS DATE) AS day, -amount AS spend
-    {_SPEND}
+    SELECT user_id, coalesce(model, 'unknown') AS model, {day} AS day, -amount AS spend
+    {spend}
 ),
 groups AS (
     SELECT user_id, model, day, GROUPING(user_id) AS no_user, GROUPING(model) AS no_model,
@@ -102,6 +112,17 @@ SELECT (SELECT sum(total) FROM users) AS total,
        (SELECT model FROM models ORDER BY total DESC, model LIMIT 1) AS top_model,
        (SELECT user_id FROM users ORDER BY total DESC, user_id LIMIT 1) AS top_user
 """
+
+
+def daily_spend_sql(tz: str) -> str:
+    """The ``daily_spend`` statement for day buckets in ``tz`` (bound as ``$tz`` if not UTC)."""
+    day, date = (_UTC_DAY, _UTC_DATE) if tz == "UTC" else (_ZONE_DAY, _ZONE_DATE)
+    return _DAILY_SPEND.format(date=date.format(key="day_key"), day=day, spend=_SPEND)
+
+
+def aggregate_stats_sql(tz: str) -> str:
+    """The ``aggregate_stats`` statement counting days in ``tz`` (bound as ``$tz`` if not UTC)."""
+    return _AGGREGATE_STATS.format(day=_UTC_DAY if tz == "UTC" else _ZONE_DAY, spend=_SPEND)
 
 
 class DuckDBAnalytics(LakeAnalytics):
@@ -155,11 +176,11 @@ class DuckDBAnalytics(LakeAnalytics):
         return [TopUserRow(user, scale4(total)) for user, total in rows]
 
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]:
-        rows = self._ask("daily_spend", DAILY_SPEND, window, tz=self._check_zone(tz))
+        rows = self._ask("daily_spend", daily_spend_sql(tz), window, **self._zone(tz))
         return [DailySpendRow(day, scale4(total), count) for day, total, count in rows]
 
     def _aggregate_stats(self, window: Window, tz: str) -> AggregateStatsRow:
-        rows = self._ask("aggregate_stats", AGGREGATE_STATS, window, tz=self._check_zone(tz))
+        rows = self._ask("aggregate_stats", aggregate_stats_sql(tz), window, **self._zone(tz))
         if not rows or not rows[0][1]:
             return empty_stats()
 
@@ -197,7 +218,10 @@ class DuckDBAnalytics(LakeAnalytics):
         finally:
             cursor.close()
 
-    def _check_zone(self, tz: str) -> str:
+    def _zone(self, tz: str) -> dict[str, str]:
+        """The ``$tz`` parameter of a day-bucket statement (none in UTC)."""
+        if tz == "UTC":
+            return {}
         # Python's tz database and DuckDB's ICU may know different names; refuse a
         # name ICU lacks with our error instead of DuckDB's.
         if self._time_zones is None:
@@ -209,4 +233,4 @@ class DuckDBAnalytics(LakeAnalytics):
                 f"time zone {tz!r} is unknown to DuckDB; use an IANA name such as "
                 f"'UTC' or 'America/New_York', or the polars engine"
             )
-        return tz
+        return {"tz": tz}
