@@ -201,6 +201,7 @@ def seed_ledger(
     begin = finish - timedelta(days=days)
     step = days * _MICROSECONDS_PER_DAY // rows if rows else 1
 
+    _check_connection(dsn)
     with PostgresStore(dsn, max_connections=1) as store:
         store.setup()
 
@@ -242,6 +243,16 @@ def seed_ledger(
         summary.rows_per_second,
     )
     return summary
+
+
+def _check_connection(dsn: str) -> None:
+    # Fail in a second with the driver's reason, not after the pool's retries.
+    try:
+        psycopg.connect(dsn, connect_timeout=10).close()
+    except psycopg.Error as error:
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {error}; check --dsn"
+        ) from error
 
 
 def _insert_chunks(
