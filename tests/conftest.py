@@ -6,6 +6,7 @@ another. No database is ever mocked.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -28,6 +29,15 @@ def hermetic_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         if name.startswith("DUCTO_OLAP_") and name != "DUCTO_OLAP_TEST_DSN":
             monkeypatch.delenv(name)
     monkeypatch.setenv("DUCTO_OLAP_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The CLI configures the ``ducto_olap`` logger; undo it after each test."""
+    package = logging.getLogger("ducto_olap")
+    saved = (list(package.handlers), package.level, package.propagate)
+    yield
+    package.handlers[:], package.level, package.propagate = saved
 
 
 @pytest.fixture(scope="session")

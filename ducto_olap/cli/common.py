@@ -89,7 +89,6 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else levels.get(verbose, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("ducto_olap")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    package = logging.getLogger("ducto_olap")
+    package.handlers[:] = [handler]
+    package.setLevel(level)
