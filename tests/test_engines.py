@@ -319,7 +319,7 @@ def test_one_day_reads_at_most_two_partitions(
 ) -> None:
     with open_analytics(ninety_day_lake, engine_name) as engine:
         files = engine.files_for(make_window(start, end))
-        plan = engine.explain(make_window(start, end))  # type: ignore[attr-defined]
+        plan = engine.explain(make_window(start, end))
         answer = engine.spend_by_user(start, end)
 
     assert len(engine.snapshot().files) == 90
@@ -349,5 +349,22 @@ def _files_in_plan(engine_name: str, plan: str) -> int:
 
 def test_a_wide_window_reads_only_its_partitions(ninety_day_lake: Path, engine_name: str) -> None:
     with open_analytics(ninety_day_lake, engine_name) as engine:
-        plan = engine.explain(make_window(utc("2024-02-01T00:00"), utc("2024-03-02T00:00")))  # type: ignore[attr-defined]
+        plan = engine.explain(make_window(utc("2024-02-01T00:00"), utc("2024-03-02T00:00")))
     assert _files_in_plan(engine_name, plan) == 30
+
+
+def test_closed_engine_says_so(ledger_lake: Path) -> None:
+    engine = open_analytics(ledger_lake, "duckdb")
+    engine.close()
+    with pytest.raises(QueryError, match="closed"):
+        engine.spend_by_user(*DAY1)
+
+
+def test_decimal_stays_exact_through_polars_and_duckdb(ledger_lake: Path) -> None:
+    """A float anywhere would lose the last digit of these sums."""
+    window = (utc("2024-04-01T00:00"), utc("2024-04-02T00:00"))
+    for name in ENGINES:
+        with open_analytics(ledger_lake, name) as engine:
+            stats = engine.aggregate_stats(*window)
+        assert stats.total_credits_consumed == Decimal("199999999999999.9998")
+        assert stats.avg_daily_spend == Decimal("199999999999999.9998")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +68,10 @@ class LakeAnalytics(SpendQuestions):
         if dates is None:
             return []
         return self.snapshot().paths(*dates)
+
+    @abstractmethod
+    def explain(self, window: Window) -> str:
+        """The engine's own plan of ``spend_by_user`` over ``window``, naming the files read."""
 
     @contextmanager
     def _timed(self, question: str, files: list[Path]) -> Iterator[None]:

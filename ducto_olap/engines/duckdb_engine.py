@@ -212,7 +212,12 @@ class DuckDBAnalytics(LakeAnalytics):
         # A cursor is a connection of its own to the same database: threads never
         # share one, which DuckDB's Python API does not allow.
         with self._lock:
-            cursor = self._database.cursor()
+            try:
+                cursor = self._database.cursor()
+            except duckdb.Error as error:
+                raise QueryError(
+                    f"the DuckDB engine on {self.layout.root} is closed; open a new one"
+                ) from error
         try:
             yield cursor
         finally:
