@@ -107,6 +107,7 @@ def _short(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
 
 
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 _ID = re.compile(r'\bid="([^"]+)"')
 _REFERENCE = re.compile(r'(url\(#|xlink:href="#|href="#)([^)"]+)')
 
@@ -117,8 +118,9 @@ def _svg(figure: Figure, prefix: str) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None}, transparent=True)
     text = buffer.getvalue()
 
-    # Inline SVG lives in the HTML document: drop the XML prolog, and give the ids
+    # Inline SVG lives in the HTML document: drop the XML prolog and the RDF metadata, give the ids
     # of each chart a prefix so two charts on one page never share an id.
     text = text[text.index("<svg") :]
+    text = _METADATA.sub("", text)
     text = _ID.sub(lambda match: f'id="{prefix}-{match.group(1)}"', text)
     return _REFERENCE.sub(lambda match: f"{match.group(1)}{prefix}-{match.group(2)}", text)

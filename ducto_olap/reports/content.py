@@ -9,7 +9,7 @@ them.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -76,7 +76,9 @@ class ReportContent:
         """Whether the window reaches past the lake's last commit (newer spend is missing)."""
         if self.last_commit_at is None:
             return False
-        return self.last_commit_at < min(self.period.end, self.generated_at)
+        # Compared in UTC: aware datetimes that share a tzinfo compare by wall clock.
+        reach = min(self.period.end.astimezone(UTC), self.generated_at.astimezone(UTC))
+        return self.last_commit_at.astimezone(UTC) < reach
 
     def every_day(self) -> list[tuple[date, Decimal]]:
         """Spend on every local day of the window, zero on days without spend (for charts)."""

@@ -63,7 +63,7 @@ class ReportPeriod:
     @property
     def last_day(self) -> date:
         """The local date of the window's last instant (the start's date when empty)."""
-        if self.end <= self.start:
+        if self.end.astimezone(UTC) <= self.start.astimezone(UTC):
             return self.first_day
         return (self.end - timedelta(microseconds=1)).astimezone(self.zone).date()
 
@@ -80,7 +80,8 @@ class ReportPeriod:
     @property
     def hours(self) -> float:
         """The length of the window in hours (23 or 25 for a one-day DST window)."""
-        return (self.end - self.start).total_seconds() / 3600
+        # Aware datetimes sharing a tzinfo subtract by wall clock; elapsed time needs UTC.
+        return (self.end.astimezone(UTC) - self.start.astimezone(UTC)).total_seconds() / 3600
 
     @property
     def stem(self) -> str:
@@ -159,7 +160,7 @@ def _custom(start: str, end: str, zone_name: str) -> ReportPeriod:
     zone = ZoneInfo(zone_name)
     first = _parse_instant(start, zone, "--start", end_of_day=False)
     after = _parse_instant(end, zone, "--end", end_of_day=True)
-    if first > after:
+    if first.astimezone(UTC) > after.astimezone(UTC):
         raise WindowError(f"--start {start} is after --end {end}; swap them")
     return ReportPeriod("custom", first, after, zone_name)
 
