@@ -183,17 +183,17 @@ def test_month_to_date_on_the_first_at_midnight_is_an_empty_window_of_one_day() 
 @pytest.mark.parametrize(
     ("start", "end", "tz", "expected", "stem"),
     [
-        # A bare end date includes that day.
+        # The end is exclusive, as for `ducto-olap query`.
         (
             "2026-11-01",
-            "2026-11-30",
+            "2026-12-01",
             NY,
             ("2026-11-01T04:00", "2026-12-01T05:00"),
             "spend-2026-11-01_2026-11-30",
         ),
         (
             "2026-12-02",
-            "2026-12-02",
+            "2026-12-03",
             None,
             ("2026-12-02T00:00", "2026-12-03T00:00"),
             "spend-2026-12-02",
@@ -240,7 +240,7 @@ def test_start_and_end(
         ({"start": "2026-11-01"}, "both --start and --end"),
         ({"period": "last-week"}, "unknown period 'last-week'; choose one of yesterday"),
         ({"start": "2026-13-01", "end": "2026-12-01"}, "--start '2026-13-01' is not an ISO"),
-        ({"start": "2026-12-02", "end": "2026-11-30"}, "is after --end"),
+        ({"start": "2026-12-02", "end": "2026-12-01"}, "is after --end"),
         ({"tz": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
     ],
 )

@@ -33,7 +33,7 @@ from ducto_olap.settings import data_home, resolve_lake
     "--end",
     metavar="ISO",
     default=None,
-    help="Window end: a date includes that whole day; a datetime is exclusive.",
+    help="Window end, exclusive: --start 2026-11-01 --end 2026-12-01 is November.",
 )
 @click.option(
     "--tz",
@@ -103,7 +103,7 @@ def report_command(
     Examples:
       ducto-olap report                                   yesterday, UTC, all formats
       ducto-olap report --period last-7d --tz Europe/Berlin --format html
-      ducto-olap report --start 2026-11-01 --end 2026-11-30 --format csv,json
+      ducto-olap report --start 2026-11-01 --end 2026-12-01 --format csv,json
       ducto-olap report --export-first --out /var/reports  export, then report
     """
     chosen = _formats(formats)

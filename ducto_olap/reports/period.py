@@ -106,7 +106,8 @@ def resolve_period(
     Args:
         period: one of :data:`PERIODS`; default ``yesterday`` when no ``start``/``end``.
         start: an ISO date (local midnight) or datetime; without an offset it is in ``tz``.
-        end: like ``start``; a bare date includes that whole day, a datetime is exclusive.
+        end: like ``start``, exclusive (``[start, end)``, as ``ducto-olap query`` reads it):
+            ``--start 2026-11-01 --end 2026-12-01`` is November.
         tz: the IANA zone of the calendar days; default UTC.
         now: the clock, aware; default the current time (tests pass a fixed one).
 
@@ -158,22 +159,21 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def _custom(start: str, end: str, zone_name: str) -> ReportPeriod:
     zone = ZoneInfo(zone_name)
-    first = _parse_instant(start, zone, "--start", end_of_day=False)
-    after = _parse_instant(end, zone, "--end", end_of_day=True)
+    first = _parse_instant(start, zone, "--start")
+    after = _parse_instant(end, zone, "--end")
     if first.astimezone(UTC) > after.astimezone(UTC):
         raise WindowError(f"--start {start} is after --end {end}; swap them")
     return ReportPeriod("custom", first, after, zone_name)
 
 
-def _parse_instant(value: str, zone: ZoneInfo, what: str, *, end_of_day: bool) -> datetime:
+def _parse_instant(value: str, zone: ZoneInfo, what: str) -> datetime:
     text = value.strip()
     if len(text) == 10:
         try:
             day = date.fromisoformat(text)
         except ValueError as error:
             raise WindowError(_bad_iso(what, value)) from error
-        # A bare end date means "up to and including that day", as people say it.
-        return local_midnight(day + timedelta(days=1) if end_of_day else day, zone)
+        return local_midnight(day, zone)
 
     try:
         moment = datetime.fromisoformat(text)
