@@ -83,6 +83,9 @@ class PostgresStore(SpendQuestions):
     def __init__(self, dsn: str, *, max_connections: int = 10) -> None:
         self.dsn = dsn
         try:
+            # One direct connection first: a bad DSN fails now with libpq's reason,
+            # instead of after the pool's timeout with a vaguer one.
+            psycopg.connect(dsn, connect_timeout=10).close()
             self._pool = ConnectionPool(
                 dsn,
                 min_size=1,
@@ -91,10 +94,9 @@ class PostgresStore(SpendQuestions):
                 open=True,
                 timeout=30,
             )
-            self._pool.wait(timeout=30)
-        except Exception as error:
+        except psycopg.Error as error:
             raise DatabaseError(
-                f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {error}"
+                f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {one_line(error)}"
             ) from error
 
     def __repr__(self) -> str:
@@ -481,6 +483,12 @@ def refundable(original: Transaction, refunded: Decimal, asked: Decimal | None) 
             f"of transaction {original.id}"
         )
     return asked
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of a driver error, for messages that must stay on one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _reservation_uuid(reservation_id: object, user_id: str) -> uuid.UUID:
