@@ -111,7 +111,7 @@ def to_lake_row(ledger_row: strategies.LedgerRow) -> LedgerRow:
 
 
 @settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -56,6 +56,7 @@ _READING_PRAGMAS = frozenset(
 _PRAGMA_NAME = re.compile(r"^\s*PRAGMA\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 _EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\s*(\([^)]*\))?", re.IGNORECASE)
 _LINE_MARK = re.compile(r"^LINE (\d+): (.*)$")
+_CARET = re.compile(r"^\s*\^+\s*$")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -188,12 +189,13 @@ def duckdb_message(error: duckdb.Error) -> str:
 
         number, excerpt = mark.groups()
         caret = lines[index + 1] if index + 1 < len(lines) else ""
+        is_caret = _CARET.match(caret) is not None
         column = caret.find("^") - (len(lines[index]) - len(excerpt))
-        if caret.strip() == "^" and column >= 0 and not excerpt.startswith("..."):
+        if is_caret and column >= 0 and not excerpt.startswith("..."):
             where = f"line {number}, column {column + 1}: {excerpt.strip()}"
         else:
             where = f"line {number}: {excerpt.strip()}"
-        index += 2 if caret.strip() == "^" else 1
+        index += 2 if is_caret else 1
 
     message = "; ".join(parts)
     return f"{message} ({where})" if where else message
@@ -230,8 +232,8 @@ def _kind(statement_type: duckdb.StatementType) -> str:
     names = {
         duckdb.StatementType.LOAD: "INSTALL/LOAD",
         duckdb.StatementType.VARIABLE_SET: "SET VARIABLE",
-        # A bare PIVOT parses as several statements; inside SELECT * FROM (...) it reads.
-        duckdb.StatementType.MULTI: "multi-part (bare PIVOT? wrap it in SELECT * FROM (...))",
+        # PIVOT creates a type, then selects.
+        duckdb.StatementType.MULTI: "PIVOT (multi-part)",
     }
     return names.get(statement_type, statement_type.name.replace("_", " "))
 
