@@ -21,6 +21,10 @@ from ducto_olap.questions import QUESTIONS
 def _rows_list(
     context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
 ) -> list[int]:
+    return _parse_sizes(values)
+
+
+def _parse_sizes(values: tuple[str, ...]) -> list[int]:
     sizes = []
     for value in values:
         for part in value.replace(",", " ").split():
@@ -28,7 +32,7 @@ def _rows_list(
                 sizes.append(int(part.replace("_", "")))
             except ValueError:
                 raise click.BadParameter(f"{part!r} is not a number of rows") from None
-    return sizes or [1_000_000]
+    return sizes
 
 
 def _engines(context: click.Context, parameter: click.Parameter, value: str) -> tuple[str, ...]:
@@ -50,12 +54,13 @@ def main() -> None:
 
 
 @main.command()
+@click.argument("more_sizes", nargs=-1, metavar="[SIZES]...")
 @click.option(
     "--rows",
     "sizes",
     multiple=True,
     callback=_rows_list,
-    help="Ledger sizes; repeat the flag or list them: --rows 1000000 10000000.",
+    help="Ledger sizes: --rows 1000000 10000000 [default: 1000000].",
 )
 @click.option(
     "--repeat",
@@ -107,6 +112,7 @@ def main() -> None:
 )
 @click.option("--keep", is_flag=True, help="Keep databases, lakes and the work folder.")
 def run(
+    more_sizes: tuple[str, ...],
     sizes: list[int],
     repeat: int,
     engines: tuple[str, ...],
@@ -130,6 +136,8 @@ def run(
       python -m benchmarks run --rows 1000000 10000000 --repeat 5
       python -m benchmarks run --rows 100000 --repeat 3 --cold --out /tmp/bench
     """
+    # `--rows 1000000 10000000`: click gives the first to --rows, the rest as arguments.
+    sizes = [*sizes, *_parse_sizes(more_sizes)] or [1_000_000]
     config = suite.SuiteConfig(
         sizes=sizes, repeat=repeat, engines=engines, out=out, cold=cold, dsn=dsn,
         users=users, days=days, window_days=window_days, seed=seed, end=_when(end),
