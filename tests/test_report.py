@@ -26,7 +26,8 @@ from ducto_olap.models import (
     SpendByModelRow,
     TopUserRow,
 )
-from ducto_olap.reports import display
+from ducto_olap.reports import display, gather, resolve_period
+from ducto_olap.reports.render_json import report_dict
 from ducto_olap.reports.render_markdown import escape
 from tests.lake_helpers import row, write_lake
 
@@ -444,3 +445,27 @@ def test_export_first_exports_then_reports(store: object, tmp_path: Path) -> Non
 
     assert code == 0
     assert json.loads(paths[0].read_text())["stats"]["total_credits_consumed"] == "12.5000"
+
+
+@pytest.mark.parametrize("tz", [None, "America/New_York"])
+def test_the_memory_store_and_the_lake_give_the_same_report(lake: Path, tz: str | None) -> None:
+    from ducto_olap.store.memory import MemoryStore
+
+    memory = MemoryStore()
+    for ledger_row in LEDGER:
+        memory.import_transaction(
+            ledger_row.user_id,
+            ledger_row.amount,
+            ledger_row.type,
+            metadata=ledger_row.metadata,
+            created_at=ledger_row.created_at,
+        )
+    period = resolve_period("last-7d", tz=tz, now=datetime.fromisoformat(NOW))
+    clock = datetime.fromisoformat(NOW)
+
+    from_memory = report_dict(gather(memory, period, generated_at=clock))
+    with open_analytics(lake) as analytics:
+        from_lake = report_dict(gather(analytics, period, generated_at=clock))
+
+    assert from_memory == from_lake
+    assert from_lake["stats"]["top_model"] == SCRIPT_MODEL

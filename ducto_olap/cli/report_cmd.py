@@ -53,7 +53,7 @@ from ducto_olap.settings import data_home, resolve_lake
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder for the report files [env DUCTO_OLAP_HOME; default data/reports].",
+    help="Folder for the report files [default: data/reports, under DUCTO_OLAP_HOME if set].",
 )
 @click.option(
     "--top",
