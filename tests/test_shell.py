@@ -213,6 +213,17 @@ def test_a_lake_with_no_commit_gives_typed_empty_views(lake: LakeLayout, tmp_pat
     assert [name for name, _ in full.execute(describe).fetchall()] == list(COLUMNS)
 
 
+def test_macros_keep_utc_days_when_the_session_changes_time_zone(lake: LakeLayout) -> None:
+    write_lake(lake, BOUNDARY_LEDGER)
+    connection = load_script(lake)
+    connection.execute("SET TimeZone = 'Asia/Kolkata'")
+
+    answers = macro_answers(connection, START, END, 2)
+
+    with DuckDBAnalytics(lake) as engine:
+        assert answers == engine_answers(engine, START, END, 2)
+
+
 def test_transactions_view_types_date_and_money(lake: LakeLayout) -> None:
     write_lake(lake, [row("u", "-1.2345", START)])
     connection = load_script(lake)

@@ -165,6 +165,8 @@ def test_statements_that_write_are_refused(
         pytest.param("SELECT * FROM read_csv({other})", id="read-csv"),
         pytest.param("SELECT * FROM read_parquet({leftover})", id="uncommitted-file"),
         pytest.param("SELECT * FROM glob({folder})", id="glob"),
+        pytest.param("SELECT * FROM sniff_csv({other})", id="sniff-csv"),
+        pytest.param("SELECT * FROM read_blob({other})", id="read-blob"),
     ],
 )
 def test_a_select_reads_no_file_but_the_committed_ones(
