@@ -23,8 +23,8 @@ from ducto_olap.shell.sql import jsonable, run_sql
 def sql_command(statement: str, lake: str | None, fmt: str) -> None:
     """Run one read-only SQL statement over the lake's views and macros.
 
-    The views are ``transactions`` (the committed rows, with a ``date`` column)
-    and ``spend`` (spend rows with a positive ``spend``); the macros are the five
+    The views are transactions (the committed rows, with a date column)
+    and spend (spend rows with a positive spend); the macros are the five
     questions over a window [start, end). Only one reading statement runs
     (SELECT, WITH, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN); nothing is written and
     no other file can be read. Pass - to read the statement from stdin.
