@@ -469,3 +469,17 @@ def test_the_memory_store_and_the_lake_give_the_same_report(lake: Path, tz: str 
 
     assert from_memory == from_lake
     assert from_lake["stats"]["top_model"] == SCRIPT_MODEL
+
+
+def test_a_window_past_the_last_commit_says_newer_spend_is_missing(
+    lake: Path, tmp_path: Path
+) -> None:
+    args = ["--lake", str(lake), "--format", "md,json", "--out", str(tmp_path / "out")]
+
+    _, stale, _ = report(*args, "--now", "2099-01-02T06:00:00+00:00")
+    _, fresh, _ = report(*args, "--now", NOW)
+
+    assert "is before the end of this window" in stale[0].read_text()
+    assert json.loads(stale[1].read_text())["lake"]["stale"] is True
+    assert "is before the end of this window" not in fresh[0].read_text()
+    assert json.loads(fresh[1].read_text())["lake"]["stale"] is False
