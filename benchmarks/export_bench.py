@@ -1,0 +1,188 @@
+"""The exporter against the wire: end-to-end rate, bare COPY rate, peak memory, incremental run.
+
+:func:`measure_export` exports a ledger to a fresh lake and measures, in the same run:
+
+- the rate of a bare ``COPY (SELECT <the exporter's columns>) TO STDOUT (FORMAT
+  binary)`` drained without parsing, before and after the export (the machine is
+  shared, so both are kept and their mean is the reference);
+- the end-to-end export (Postgres to committed Parquet) in a child process, so its
+  peak resident memory (``ru_maxrss``) is the export's alone;
+- an incremental export of 10,000 new rows on top of the full lake.
+
+Run alone::
+
+    python -m benchmarks.export_bench --rows 10000000 [--dsn DSN] [--out FILE.json]
+
+Without ``--dsn`` it starts an embedded server in a temporary folder and seeds it
+with :func:`ducto_olap.synth.seed_ledger`; with ``--dsn`` it seeds only an empty
+ledger. The JSON written holds the machine, versions, sizes and every timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ducto_olap.export.reader import ledger_query
+
+INCREMENTAL_ROWS = 10_000
+TARGET_RATIO = 0.75
+TARGET_PEAK_RSS_MB = 600
+TARGET_INCREMENTAL_SECONDS = 1.0
+
+_CHILD = """
+import json, resource, sys
+from ducto_olap.export import Exporter
+result = Exporter(sys.argv[1], sys.argv[2], progress=False).run()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({**result.to_dict(), "peak_rss_mb": round(peak / 1024, 1)}))
+"""
+
+
+def measure_export(dsn: str, lake_dir: str | Path) -> dict[str, Any]:
+    """Export the ledger at ``dsn`` to ``lake_dir`` and measure it against a bare COPY.
+
+    ``lake_dir`` should not hold a lake yet (the full export must be a full one).
+    Afterwards it holds the whole ledger, including the incremental rows.
+    """
+    lake = Path(lake_dir)
+    rows = _ledger_rows(dsn)
+
+    copy_before = bare_copy(dsn)
+    full = _export_in_child(dsn, lake)
+    copy_after = bare_copy(dsn)
+    copy_rate = (copy_before["rows_per_second"] + copy_after["rows_per_second"]) / 2
+
+    _append_rows(dsn, INCREMENTAL_ROWS)
+    incremental = _export_in_process(dsn, lake)
+
+    ratio = full["rows_per_second"] / copy_rate if copy_rate else 0.0
+    return {
+        "ledger_rows": rows,
+        "bare_copy_before": copy_before,
+        "bare_copy_after": copy_after,
+        "bare_copy_rows_per_second": round(copy_rate),
+        "export": full,
+        "export_rows_per_second": full["rows_per_second"],
+        "ratio_to_bare_copy": round(ratio, 3),
+        "peak_rss_mb": full["peak_rss_mb"],
+        "incremental": incremental,
+        "incremental_seconds": incremental["seconds"],
+        "targets": {
+            "ratio_to_bare_copy": TARGET_RATIO,
+            "peak_rss_mb": TARGET_PEAK_RSS_MB,
+            "incremental_seconds": TARGET_INCREMENTAL_SECONDS,
+        },
+        "load_average_after": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
+def bare_copy(dsn: str) -> dict[str, Any]:
+    """Drain ``COPY (<the exporter's SELECT>) TO STDOUT (FORMAT binary)``, parsing nothing."""
+    started = time.perf_counter()
+    received = 0
+    with psycopg.connect(dsn) as connection:
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        rows = _scalar(connection, "SELECT count(*) FROM credit_transactions")
+        query = ledger_query(0, 2**62)
+        with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+            while block := copy.read():
+                received += len(block)
+    seconds = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "bytes": received,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds) if seconds else 0,
+    }
+
+
+def _export_in_child(dsn: str, lake: Path) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-c", _CHILD, dsn, str(lake)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _export_in_process(dsn: str, lake: Path) -> dict[str, Any]:
+    from ducto_olap.export import Exporter
+
+    return Exporter(dsn, lake, progress=False).run().to_dict()
+
+
+def _append_rows(dsn: str, count: int) -> None:
+    with psycopg.connect(dsn) as connection:
+        connection.execute(
+            "INSERT INTO credit_transactions (user_id, amount, type, operation_type, metadata) "
+            "SELECT 'bench-' || (g %% 100), -0.5, 'usage', 'inference', "
+            "jsonb_build_object('model', 'bench-model', 'request_id', g) "
+            "FROM generate_series(1, %s) AS g",
+            (count,),
+        )
+
+
+def _ledger_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as connection:
+        return _scalar(connection, "SELECT count(*) FROM credit_transactions")
+
+
+def _scalar(connection: psycopg.Connection[Any], query: str) -> int:
+    row = connection.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Seed (if needed), measure, print and save the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="ledger rows to seed")
+    parser.add_argument("--dsn", default=None, help="an existing database (seeded if empty)")
+    parser.add_argument("--out", type=Path, default=None, help="write the results JSON here")
+    args = parser.parse_args(argv)
+
+    from benchmarks.machine import machine
+    from ducto_olap.store.embedded import cleanup, embedded_dsn
+    from ducto_olap.synth import seed_ledger
+
+    work = Path(tempfile.mkdtemp(prefix="ducto-export-bench-"))
+    dsn = args.dsn or embedded_dsn(work / "pg")
+    try:
+        seeded = None
+        if _table_missing_or_empty(dsn):
+            seeded = seed_ledger(dsn, rows=args.rows, users=100_000, days=365, seed=7).to_dict()
+        measured = measure_export(dsn, work / "lake")
+        report = {"benchmark": "export", "machine": machine(), "seed": seeded, **measured}
+        text = json.dumps(report, indent=2)
+        print(text)
+        if args.out is not None:
+            args.out.write_text(text + "\n")
+    finally:
+        if args.dsn is None:
+            cleanup(work / "pg")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _table_missing_or_empty(dsn: str) -> bool:
+    with psycopg.connect(dsn) as connection:
+        exists = connection.execute("SELECT to_regclass('credit_transactions')").fetchone()
+        if exists is None or exists[0] is None:
+            return True
+        return _scalar(connection, "SELECT count(*) FROM credit_transactions") == 0
+
+
+if __name__ == "__main__":
+    main()

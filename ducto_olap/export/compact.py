@@ -1,0 +1,143 @@
+"""Compaction: merge each partition's small files into one, in a new commit.
+
+Every export adds at least one file to each partition it touches, so a lake
+fed often collects many small files. :func:`compact` rewrites a partition's
+files into one (rows in the same order: file by file as committed) and lands a
+``kind="compact"`` commit that adds the new file and removes the old ones. It
+covers no new ledger range (``xid_from == xid_to == cursor``), so no answer
+changes. The replaced files are deleted after the commit lands; a crash before
+that leaves them for the next writer's cleanup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from ducto_olap.errors import DuctoError, ExportError, LakeError
+from ducto_olap.export.recovery import lake_lock, remove_leftovers
+from ducto_olap.export.writer import PartitionWriter
+from ducto_olap.lake.commit_log import CommitRecord, FileEntry, file_entries, write_commit
+from ducto_olap.lake.layout import LAKE_SCHEMA, LakeLayout
+
+logger = logging.getLogger("ducto_olap.export")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CompactResult:
+    """What one compaction did; ``commit_id`` is None when no partition had two files."""
+
+    commit_id: int | None
+    partitions: int
+    files_removed: int
+    files_added: int
+    rows: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain values for ``--format table|json|csv``."""
+        return {
+            "commit_id": self.commit_id,
+            "partitions": self.partitions,
+            "files_removed": self.files_removed,
+            "files_added": self.files_added,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def compact(lake: str | Path | LakeLayout, day: date | None = None) -> CompactResult:
+    """Merge the files of every partition (or only ``day``'s) that has more than one.
+
+    Args:
+        lake: the lake folder.
+        day: compact only this UTC date's partition; default all.
+
+    Raises:
+        LakeError: there is no lake at ``lake``.
+        ExportError: another writer holds the lock, or writing failed.
+
+    Example:
+        >>> compact("data/lake").files_removed
+        12
+    """
+    layout = lake if isinstance(lake, LakeLayout) else LakeLayout(lake)
+    if not layout.commits_dir.is_dir():
+        raise LakeError(f"no lake at {layout.root}; run `ducto-olap export` first")
+
+    started = time.perf_counter()
+    try:
+        with lake_lock(layout):
+            result = _compact(layout, day, started)
+    except DuctoError:
+        raise
+    except Exception as error:
+        raise ExportError(f"compacting {layout.root} failed: {error}") from error
+
+    logger.info(
+        "compact commit %s: %d partitions, %d files into %d, %d rows, %.3f s",
+        result.commit_id,
+        result.partitions,
+        result.files_removed,
+        result.files_added,
+        result.rows,
+        result.seconds,
+    )
+    return result
+
+
+def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactResult:
+    snapshot = remove_leftovers(layout)
+    groups: dict[str, list[FileEntry]] = {}
+    for entry in snapshot.files:
+        if day is None or entry.date == day.isoformat():
+            groups.setdefault(entry.date, []).append(entry)
+    groups = {key: entries for key, entries in groups.items() if len(entries) > 1}
+    if not groups or snapshot.last_commit is None:
+        return CompactResult(None, 0, 0, 0, 0, time.perf_counter() - started)
+
+    commit_id = snapshot.last_commit.commit_id + 1
+    writer = PartitionWriter(layout, commit_id, kind="compact")
+    try:
+        for entries in groups.values():
+            for entry in _commit_order(entries):
+                parquet = pq.ParquetFile(layout.resolve(entry.path))
+                for batch in parquet.iter_batches(batch_size=1 << 17):
+                    writer.write(batch.cast(LAKE_SCHEMA))
+        staged = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+
+    paths = writer.publish()
+    removed = tuple(entry.path for entries in groups.values() for entry in entries)
+    rows = sum(entry.rows for entry in staged)
+    record = CommitRecord(
+        commit_id=commit_id,
+        kind="compact",
+        committed_at=datetime.now(UTC).isoformat(),
+        xid_from=snapshot.cursor,
+        xid_to=snapshot.cursor,
+        rows=0,  # no new ledger rows: the same rows in fewer files
+        added=tuple(file_entries(layout, paths, (entry.rows for entry in staged))),
+        removed=removed,
+        max_id=snapshot.last_commit.max_id,
+    )
+    write_commit(layout, record)
+
+    for relative in removed:
+        layout.resolve(relative).unlink(missing_ok=True)
+    shutil.rmtree(writer.staging_root, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    return CompactResult(commit_id, len(groups), len(removed), len(paths), rows, seconds)
+
+
+def _commit_order(entries: list[FileEntry]) -> list[FileEntry]:
+    # File names start with the zero-padded commit id, then the file number.
+    return sorted(entries, key=lambda entry: entry.path.rsplit("/", 1)[-1])

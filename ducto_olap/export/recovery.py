@@ -1,0 +1,77 @@
+"""What every writer of a lake does first: take the lock, then clear a crashed run's leftovers.
+
+Only commit records say which files count, so anything else under
+``transactions/`` or ``_ducto/staging/`` is debris of a run that stopped before
+its record landed (or of a compaction that stopped before deleting the files
+it replaced). Removing it needs the lock: an unlocked cleanup could delete the
+staged files of a run that is still going.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+
+from ducto_olap.errors import ExportError
+from ducto_olap.lake.commit_log import LakeSnapshot, read_snapshot
+from ducto_olap.lake.layout import LakeLayout
+
+logger = logging.getLogger("ducto_olap.export")
+
+
+@contextlib.contextmanager
+def lake_lock(layout: LakeLayout) -> Iterator[None]:
+    """Hold the lake's exclusive writer lock (``_ducto/export.lock``) for the block.
+
+    Raises:
+        ExportError: another export or compaction holds it.
+    """
+    layout.meta_dir.mkdir(parents=True, exist_ok=True)
+    path = layout.meta_dir / "export.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            raise ExportError(
+                f"another export or compaction is writing {layout.root} (lock {path}); "
+                f"wait for it to finish and run again"
+            ) from error
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
+    """Delete staging files and partition files no commit names; returns the snapshot."""
+    snapshot = read_snapshot(layout, must_exist=False)
+    committed = {layout.resolve(entry.path) for entry in snapshot.files}
+
+    removed = 0
+    if layout.staging_dir.exists():
+        for child in layout.staging_dir.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+            removed += 1
+
+    if layout.transactions_dir.is_dir():
+        for path in layout.transactions_dir.rglob("*"):
+            if path.is_file() and path not in committed:
+                path.unlink()
+                removed += 1
+        for folder in sorted(layout.transactions_dir.iterdir()):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+    if removed:
+        logger.warning("removed %d leftovers of an unfinished run in %s", removed, layout.root)
+    return snapshot

@@ -1,0 +1,291 @@
+"""Lake batches into Parquet files, written aside and renamed into their partitions.
+
+:class:`PartitionWriter` splits each batch by the UTC date of ``created_at``,
+buffers rows per partition and writes large row groups to files under
+``_ducto/staging/<commit>/``. Memory is bounded by a byte budget: when the
+buffers outgrow it, the largest partition is written out early, so a ledger
+of any size streams through in a few hundred megabytes. :meth:`publish`
+renames the fsynced files into ``transactions/date=YYYY-MM-DD/``; they count
+only once the commit record that names them lands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from collections import OrderedDict
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ducto_olap.lake.commit_log import fsync_dir
+from ducto_olap.lake.layout import LAKE_SCHEMA, LakeLayout
+
+#: Rows per Parquet row group: large enough for fast scans and good compression.
+ROW_GROUP_ROWS = 1 << 20
+#: A file is closed and a new one started after this many rows.
+FILE_ROWS = 4 * ROW_GROUP_ROWS
+#: Arrow bytes buffered across all partitions before the largest is written early.
+BUFFER_BYTES = 96 << 20
+#: Files open at once; more partitions than this close the least recently used.
+MAX_OPEN_FILES = 64
+#: Runs of one day at least this long are sliced, not copied.
+MIN_SLICE_ROWS = 1024
+
+_EPOCH = date(1970, 1, 1)
+_MICROSECONDS_PER_DAY = 86_400_000_000
+# Low-cardinality text gets dictionaries; ids, times and JSON compress better without.
+_DICTIONARY_COLUMNS = ["user_id", "type", "operation_type", "model", "reservation_id"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A finished Parquet file in staging and the partition path it will be renamed to."""
+
+    staging: Path
+    final: Path
+    rows: int
+
+
+def utc_days(batch: pa.RecordBatch) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Days since 1970-01-01 of each row's ``created_at`` in UTC (floor, so before 1970 too)."""
+    micros = batch.column("created_at").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    days: np.ndarray[Any, np.dtype[np.int64]] = np.floor_divide(micros, _MICROSECONDS_PER_DAY)
+    return days
+
+
+def split_by_day(batch: pa.RecordBatch) -> list[tuple[date, pa.RecordBatch, pa.RecordBatch]]:
+    """The rows of ``batch`` grouped by UTC date: ``(day, rows, batch they slice)``.
+
+    The order of rows inside a day is not kept.
+
+    A ledger arrives mostly in ``created_at`` order, so a batch is a few long runs
+    of one day plus stragglers near the day boundaries. Long runs become
+    zero-copy slices; only the stragglers are copied, one ``take`` for all of
+    them. A batch in random order is thus all stragglers: one take, then slices.
+    """
+    days = utc_days(batch)
+    starts = np.flatnonzero(np.diff(days)) + 1
+    if len(starts) == 0:
+        return [(_day(days[0]), batch, batch)]
+
+    starts = np.concatenate(([0], starts))
+    ends = np.concatenate((starts[1:], [len(days)]))
+    long_runs = np.flatnonzero(ends - starts >= MIN_SLICE_ROWS)
+    pieces = [
+        (_day(days[starts[run]]), batch.slice(starts[run], ends[run] - starts[run]), batch)
+        for run in long_runs.tolist()
+    ]
+    if len(long_runs) == len(starts):
+        return pieces
+
+    straggler = np.ones(len(days), dtype=bool)
+    for run in long_runs.tolist():
+        straggler[starts[run] : ends[run]] = False
+    rows = np.flatnonzero(straggler)
+    rows = rows[np.argsort(days[rows], kind="stable")]
+    taken = batch.take(pa.array(rows))
+    taken_days = days[rows]
+    cuts = np.concatenate(([0], np.flatnonzero(np.diff(taken_days)) + 1, [len(rows)]))
+    for start, end in itertools.pairwise(cuts.tolist()):
+        pieces.append((_day(taken_days[start]), taken.slice(start, end - start), taken))
+    return pieces
+
+
+def _day(days_since_epoch: np.integer[Any]) -> date:
+    return _EPOCH + timedelta(days=int(days_since_epoch))
+
+
+class _Partition:
+    def __init__(self, day: date) -> None:
+        self.day = day
+        self.pending: list[pa.RecordBatch] = []
+        self.pins: list[int] = []
+        self.pending_rows = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.path: Path | None = None
+        self.file_rows = 0
+
+
+class _Pins:
+    """Bytes held by buffered pieces: a slice keeps its whole parent batch alive."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._sizes: dict[int, int] = {}
+        self._refs: dict[int, int] = {}
+        self._next = 0
+
+    def parent(self, batch: pa.RecordBatch) -> int:
+        self._next += 1
+        self._sizes[self._next] = batch.get_total_buffer_size()
+        self._refs[self._next] = 0
+        return self._next
+
+    def hold(self, key: int) -> None:
+        if self._refs[key] == 0:
+            self.bytes += self._sizes[key]
+        self._refs[key] += 1
+
+    def release(self, key: int) -> None:
+        self._refs[key] -= 1
+        if self._refs[key] == 0:
+            self.bytes -= self._sizes.pop(key)
+            del self._refs[key]
+
+
+class PartitionWriter:
+    """Write one commit's files: buffer by partition, write aside, rename on publish.
+
+    Args:
+        layout: the lake.
+        commit_id: the commit these files belong to; it is part of every file name
+            so files of different commits never collide.
+        kind: the last part of file names: ``export`` or ``compact``.
+        compression: the Parquet codec.
+    """
+
+    def __init__(
+        self, layout: LakeLayout, commit_id: int, *, kind: str = "export", compression: str = "zstd"
+    ) -> None:
+        self.layout = layout
+        self.commit_id = commit_id
+        self.kind = kind
+        self.compression = compression
+        self.staging_root = layout.staging_dir / f"{commit_id:010d}"
+        self.staged: list[StagedFile] = []
+        self._partitions: dict[date, _Partition] = {}
+        self._open: OrderedDict[date, _Partition] = OrderedDict()
+        self._pins = _Pins()
+        self._file_number = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows written or buffered so far."""
+        staged = sum(entry.rows for entry in self.staged)
+        open_rows = sum(part.file_rows + part.pending_rows for part in self._partitions.values())
+        return staged + open_rows
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Add a lake batch; rows go to the partition of their UTC date."""
+        if batch.num_rows == 0:
+            return
+        parents: dict[int, int] = {}
+        for day, piece, parent in split_by_day(batch):
+            key = parents.get(id(parent))
+            if key is None:
+                key = parents[id(parent)] = self._pins.parent(parent)
+            part = self._partitions.get(day)
+            if part is None:
+                part = self._partitions[day] = _Partition(day)
+            part.pending.append(piece)
+            part.pins.append(key)
+            part.pending_rows += piece.num_rows
+            self._pins.hold(key)
+            if part.pending_rows >= ROW_GROUP_ROWS:
+                self._flush(part)
+
+        # Oldest first: in a ledger in created_at order that is the day that is
+        # complete, so each day still becomes one large row group.
+        while self._pins.bytes > BUFFER_BYTES:
+            self._flush(min(self._partitions.values(), key=_oldest_pin))
+
+    def finish(self) -> list[StagedFile]:
+        """Write every buffer and close every file; returns the staged files."""
+        for part in self._partitions.values():
+            self._flush(part)
+            self._close(part)
+        self._partitions.clear()
+        return sorted(self.staged, key=lambda entry: entry.final)
+
+    def abort(self) -> None:
+        """Close open files without publishing anything (a failed run)."""
+        for part in self._partitions.values():
+            if part.writer is not None:
+                part.writer.close()
+                part.writer = None
+        self._partitions.clear()
+        self._open.clear()
+
+    def publish(self) -> list[Path]:
+        """Rename the staged files into their partitions and make the renames durable."""
+        directories = set()
+        for entry in self.staged:
+            entry.final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(entry.staging, entry.final)
+            directories.add(entry.final.parent)
+        for directory in sorted(directories):
+            fsync_dir(directory)
+        if directories:
+            fsync_dir(self.layout.transactions_dir)
+        return [entry.final for entry in self.staged]
+
+    def _flush(self, part: _Partition) -> None:
+        if not part.pending:
+            return
+        table = pa.Table.from_batches(part.pending, schema=LAKE_SCHEMA)
+        for key in part.pins:
+            self._pins.release(key)
+        part.pending, part.pins, part.pending_rows = [], [], 0
+
+        offset = 0
+        while offset < table.num_rows:
+            writer = self._writer(part)
+            room = FILE_ROWS - part.file_rows
+            chunk = table.slice(offset, room)
+            writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
+            part.file_rows += chunk.num_rows
+            offset += chunk.num_rows
+            if part.file_rows >= FILE_ROWS:
+                self._close(part)
+
+    def _writer(self, part: _Partition) -> pq.ParquetWriter:
+        if part.writer is not None:
+            self._open.move_to_end(part.day)
+            return part.writer
+        if len(self._open) >= MAX_OPEN_FILES:
+            _, oldest = self._open.popitem(last=False)
+            self._close(oldest)
+
+        self._file_number += 1
+        name = f"{self.commit_id:010d}-{self._file_number:05d}-{self.kind}.parquet"
+        folder = self.staging_root / f"date={part.day.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part.path = folder / name
+        part.writer = pq.ParquetWriter(
+            part.path,
+            LAKE_SCHEMA,
+            compression=self.compression,
+            use_dictionary=_DICTIONARY_COLUMNS,
+            write_statistics=True,
+        )
+        part.file_rows = 0
+        self._open[part.day] = part
+        return part.writer
+
+    def _close(self, part: _Partition) -> None:
+        if part.writer is None or part.path is None:
+            return
+        part.writer.close()
+        _fsync_file(part.path)
+        final = self.layout.partition_dir(part.day) / part.path.name
+        self.staged.append(StagedFile(part.path, final, part.file_rows))
+        self._open.pop(part.day, None)
+        part.writer, part.path, part.file_rows = None, None, 0
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _oldest_pin(part: _Partition) -> float:
+    return part.pins[0] if part.pins else float("inf")

@@ -1,0 +1,241 @@
+"""The exporter's commit-safe cursor: every committed row lands exactly once, in commit order."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+
+from ducto_olap import CreditMetadata, ExportError, PostgresStore
+from ducto_olap.export import Exporter, compact
+from ducto_olap.export.recovery import lake_lock
+from ducto_olap.lake import LakeLayout, read_snapshot
+
+OLD_DAY = datetime(2020, 2, 29, 12, 0, tzinfo=UTC)
+
+
+def lake_ids(lake: Path) -> Counter[int]:
+    """How often each ledger id appears in the committed files of the lake."""
+    paths = [str(path) for path in read_snapshot(lake).paths()]
+    if not paths:
+        return Counter()
+    rows = duckdb.execute("SELECT id FROM read_parquet(?)", [paths]).fetchall()
+    return Counter(row[0] for row in rows)
+
+
+def ledger_ids(dsn: str) -> Counter[int]:
+    with psycopg.connect(dsn) as connection:
+        return Counter(row[0] for row in connection.execute("SELECT id FROM credit_transactions"))
+
+
+def insert_rows(dsn: str, count: int, *, user: str = "bulk", created_at: str = "now()") -> None:
+    with psycopg.connect(dsn) as connection:
+        connection.execute(
+            "INSERT INTO credit_transactions (user_id, amount, type, metadata, created_at) "
+            "SELECT %s, -1.5, 'usage', '{\"model\": \"m\"}', "
+            + created_at
+            + " FROM generate_series(1, %s)",
+            (user, count),
+        )
+
+
+def test_first_export_takes_every_row_and_a_rerun_writes_nothing(
+    store: PostgresStore, tmp_path: Path
+) -> None:
+    store.add_credits("alice", 100)
+    hold = store.reserve_credits("alice", 30, operation_type="inference")
+    store.deduct_credits("alice", hold.reservation_id, 25, metadata=CreditMetadata(model="m1"))
+    lake = tmp_path / "lake"
+
+    first = Exporter(store, lake).run()
+    files_before = sorted(lake.rglob("*"))
+    second = Exporter(store.dsn, lake).run()
+
+    assert first.commit_id == 1 and first.rows == 2 and first.files == 1
+    assert first.xid_from == 0 and first.xid_to > 0
+    assert second.commit_id is None and second.rows == 0 and second.files == 0
+    assert second.xid_from == first.xid_to
+    assert sorted(lake.rglob("*")) == files_before
+    assert lake_ids(lake) == ledger_ids(store.dsn)
+
+
+def test_empty_ledger_writes_no_commit(store: PostgresStore, tmp_path: Path) -> None:
+    result = Exporter(store, tmp_path / "lake").run()
+
+    assert result.commit_id is None and result.rows == 0
+    assert read_snapshot(tmp_path / "lake").commits == ()
+    assert not (tmp_path / "lake" / "transactions").exists()
+
+
+def test_late_commit_with_an_old_created_at_lands_exactly_once(
+    store: PostgresStore, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    store.add_credits("early", 10)
+
+    with psycopg.connect(store.dsn) as late:
+        late.execute(
+            "INSERT INTO credit_transactions (user_id, amount, type, created_at) "
+            "VALUES ('late', 5, 'adjustment', %s)",
+            (OLD_DAY,),
+        )
+        # Committed after the late transaction began: held back behind the horizon.
+        store.add_credits("after", 7)
+        first = Exporter(store, lake).run()
+        late.commit()
+
+    second = Exporter(store, lake).run()
+
+    assert first.rows == 1 and first.horizon_lag_rows == 1
+    assert second.rows == 2 and second.xid_from == first.xid_to
+    assert lake_ids(lake) == ledger_ids(store.dsn)
+    assert max(lake_ids(lake).values()) == 1
+    old_partition = LakeLayout(lake).partition_dir(OLD_DAY.date())
+    assert len(list(old_partition.glob("*.parquet"))) == 1
+
+
+def test_plain_sql_insert_and_copy_writers_are_exported(
+    store: PostgresStore, tmp_path: Path
+) -> None:
+    with psycopg.connect(store.dsn) as connection:
+        connection.execute(
+            "INSERT INTO credit_transactions (user_id, amount, type) VALUES ('sql', -2, 'usage')"
+        )
+        with connection.cursor().copy(
+            "COPY credit_transactions (user_id, amount, type, metadata, created_at) FROM STDIN"
+        ) as copy:
+            copy.write_row(("copy", "-3.25", "usage", '{"model": "c"}', OLD_DAY))
+            copy.write_row(("copy", "4", "purchase", "{}", OLD_DAY))
+
+    result = Exporter(store, tmp_path / "lake").run()
+    users = duckdb.execute(
+        "SELECT user_id, amount, model FROM read_parquet(?) ORDER BY id",
+        [[str(path) for path in read_snapshot(tmp_path / "lake").paths()]],
+    ).fetchall()
+
+    assert result.rows == 3
+    assert [(user, str(amount), model) for user, amount, model in users] == [
+        ("sql", "-2.0000", None),
+        ("copy", "-3.2500", "c"),
+        ("copy", "4.0000", None),
+    ]
+
+
+def test_incremental_exports_append_commits_in_order(store: PostgresStore, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    results = []
+    for round_number in range(3):
+        insert_rows(store.dsn, 50, user=f"u{round_number}")
+        results.append(Exporter(store, lake).run())
+
+    snapshot = read_snapshot(lake)
+    assert [commit.commit_id for commit in snapshot.commits] == [1, 2, 3]
+    assert [result.rows for result in results] == [50, 50, 50]
+    for before, after in zip(snapshot.commits, snapshot.commits[1:], strict=False):
+        assert after.xid_from == before.xid_to
+    assert snapshot.rows == 150
+    assert lake_ids(lake) == ledger_ids(store.dsn)
+    names = [entry.path.rsplit("/", 1)[-1] for entry in snapshot.files]
+    assert len(set(names)) == len(names)
+
+
+def test_summary_log_line(
+    store: PostgresStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The CLI may have switched propagation off in an earlier test of this session.
+    logging.getLogger("ducto_olap").propagate = True
+    insert_rows(store.dsn, 3)
+
+    with caplog.at_level(logging.INFO, logger="ducto_olap.export"):
+        Exporter(store, tmp_path / "lake").run()
+        Exporter(store, tmp_path / "lake").run()
+
+    lines = [record.getMessage() for record in caplog.records if record.name == "ducto_olap.export"]
+    assert len(lines) == 2
+    assert lines[0].startswith("export commit 1: 3 rows, 1 files, ")
+    assert " rows/s, horizon lag 0 rows (write_xid 0.." in lines[0]
+    assert lines[1].startswith("export: no new rows (0 rows, 0 files, ")
+
+
+def test_compact_merges_files_and_keeps_every_answer(store: PostgresStore, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    for round_number in range(3):
+        insert_rows(store.dsn, 20, user=f"u{round_number}", created_at="'2024-05-01T10:00Z'")
+        insert_rows(store.dsn, 5, user="other", created_at="'2024-05-02T10:00Z'")
+        Exporter(store, lake).run()
+    answer_sql = (
+        "SELECT date, user_id, sum(amount), count(*), min(id), max(id) "
+        "FROM read_parquet(?, hive_partitioning = true) GROUP BY ALL ORDER BY ALL"
+    )
+
+    def answer() -> list[tuple[object, ...]]:
+        paths = [str(path) for path in read_snapshot(lake).paths()]
+        return duckdb.execute(answer_sql, [paths]).fetchall()
+
+    before = answer()
+    cursor_before = read_snapshot(lake).cursor
+    result = compact(lake)
+    snapshot = read_snapshot(lake)
+
+    assert result.commit_id == 4 and result.partitions == 2
+    assert result.files_removed == 6 and result.files_added == 2
+    assert snapshot.last_commit is not None and snapshot.last_commit.kind == "compact"
+    assert snapshot.cursor == cursor_before == snapshot.last_commit.xid_from
+    assert answer() == before
+    assert len(list(lake.rglob("*.parquet"))) == 2
+    assert compact(lake).commit_id is None
+
+    insert_rows(store.dsn, 4)
+    assert Exporter(store, lake).run().rows == 4
+    assert lake_ids(lake) == ledger_ids(store.dsn)
+
+
+def test_compact_one_date_only(store: PostgresStore, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    for _ in range(2):
+        insert_rows(store.dsn, 3, created_at="'2024-05-01T10:00Z'")
+        insert_rows(store.dsn, 3, created_at="'2024-05-02T10:00Z'")
+        Exporter(store, lake).run()
+
+    result = compact(lake, date(2024, 5, 2))
+
+    assert result.partitions == 1 and result.files_removed == 2
+    by_date = Counter(entry.date for entry in read_snapshot(lake).files)
+    assert by_date == {"2024-05-01": 2, "2024-05-02": 1}
+
+
+def test_a_second_writer_is_refused_while_the_lock_is_held(
+    store: PostgresStore, tmp_path: Path
+) -> None:
+    layout = LakeLayout(tmp_path / "lake")
+    with lake_lock(layout), pytest.raises(ExportError, match="another export or compaction"):
+        Exporter(store, layout.root).run()
+
+
+def test_driver_errors_are_wrapped(tmp_path: Path) -> None:
+    dsn = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    with pytest.raises(ExportError, match="cannot open a snapshot of the ledger") as caught:
+        Exporter(dsn, tmp_path / "lake").run()
+
+    assert caught.value.__cause__ is not None
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_fault_point_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="unknown fault point 'nowhere'; choose one of"):
+        Exporter("postgresql://unused", tmp_path, fail_at="nowhere")
+
+
+def test_progress_bar_draws_only_when_asked(store: PostgresStore, tmp_path: Path) -> None:
+    insert_rows(store.dsn, 10)
+
+    result = Exporter(store, tmp_path / "lake", progress=True).run()
+
+    assert result.rows == 10
+    assert len(read_snapshot(tmp_path / "lake").commits) == 1
+    assert Exporter(store, tmp_path / "other").progress is False  # stderr is not a terminal
