@@ -31,6 +31,7 @@ from ducto_olap.export.recovery import lake_lock, remove_leftovers
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import CommitRecord, LakeSnapshot, file_entries, write_commit
 from ducto_olap.lake.layout import LakeLayout
+from ducto_olap.shell.script import write_shell_script
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -176,6 +177,7 @@ class Exporter:
             horizon_lag_rows=lag,
         )
         write_commit(self.layout, record)
+        write_shell_script(self.layout)
         self._fault("after_commit")
 
         shutil.rmtree(writer.staging_root, ignore_errors=True)
