@@ -21,11 +21,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ducto_olap.errors import DuctoError, ExportError, LakeError
-from ducto_olap.export.recovery import lake_lock, remove_leftovers
+from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import CommitRecord, FileEntry, file_entries, write_commit
 from ducto_olap.lake.layout import LAKE_SCHEMA, LakeLayout
-from ducto_olap.shell.script import write_shell_script
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -131,7 +130,7 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         max_id=snapshot.last_commit.max_id,
     )
     write_commit(layout, record)
-    write_shell_script(layout)
+    refresh_shell_script(layout)
 
     for relative in removed:
         layout.resolve(relative).unlink(missing_ok=True)

@@ -27,11 +27,10 @@ from typing import Any
 
 from ducto_olap.errors import DuctoError, ExportError
 from ducto_olap.export.reader import LedgerReader
-from ducto_olap.export.recovery import lake_lock, remove_leftovers
+from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import CommitRecord, LakeSnapshot, file_entries, write_commit
 from ducto_olap.lake.layout import LakeLayout
-from ducto_olap.shell.script import write_shell_script
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -177,7 +176,7 @@ class Exporter:
             horizon_lag_rows=lag,
         )
         write_commit(self.layout, record)
-        write_shell_script(self.layout)
+        refresh_shell_script(self.layout)
         self._fault("after_commit")
 
         shutil.rmtree(writer.staging_root, ignore_errors=True)
@@ -203,14 +202,11 @@ class Exporter:
         return max_id
 
     def _publish(self, writer: PartitionWriter) -> list[Path]:
-        if self.fail_at != "after_first_rename":
-            paths = writer.publish()
-        else:
-            first, rest = writer.staged[:1], writer.staged[1:]
-            writer.staged = first
-            writer.publish()
-            writer.staged = first + rest
-            self._fault("after_first_rename")
+        def renamed(count: int) -> None:
+            if count == 1:
+                self._fault("after_first_rename")
+
+        paths = writer.publish(on_renamed=renamed)
         self._fault("after_rename")
         return paths
 

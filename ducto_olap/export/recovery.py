@@ -17,7 +17,7 @@ import os
 import shutil
 from collections.abc import Iterator
 
-from ducto_olap.errors import ExportError
+from ducto_olap.errors import DuctoError, ExportError
 from ducto_olap.lake.commit_log import LakeSnapshot, read_snapshot
 from ducto_olap.lake.layout import LakeLayout
 
@@ -75,3 +75,17 @@ def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
     if removed:
         logger.warning("removed %d leftovers of an unfinished run in %s", removed, layout.root)
     return snapshot
+
+
+def refresh_shell_script(layout: LakeLayout) -> None:
+    """Rewrite ``_ducto/shell.sql`` for the commit that just landed.
+
+    The commit already counts, so a failure here is a warning, not a failed run:
+    DuckDB shells keep the previous script until the next commit refreshes it.
+    """
+    from ducto_olap.shell.script import write_shell_script
+
+    try:
+        write_shell_script(layout)
+    except (DuctoError, OSError) as error:
+        logger.warning("the lake's shell script was not refreshed: %s", error)

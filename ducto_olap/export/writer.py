@@ -15,6 +15,7 @@ import dataclasses
 import itertools
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -212,13 +213,20 @@ class PartitionWriter:
         self._partitions.clear()
         self._open.clear()
 
-    def publish(self) -> list[Path]:
-        """Rename the staged files into their partitions and make the renames durable."""
+    def publish(self, on_renamed: Callable[[int], None] | None = None) -> list[Path]:
+        """Rename the staged files into their partitions and make the renames durable.
+
+        Args:
+            on_renamed: called with the count of files renamed so far after each one
+                (the exporter's fault injection uses it).
+        """
         directories = set()
-        for entry in self.staged:
+        for number, entry in enumerate(self.staged, start=1):
             entry.final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(entry.staging, entry.final)
             directories.add(entry.final.parent)
+            if on_renamed is not None:
+                on_renamed(number)
         for directory in sorted(directories):
             fsync_dir(directory)
         if directories:

@@ -1,0 +1,79 @@
+"""``ducto-olap export`` and ``ducto-olap compact`` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+import ducto_olap.cli.commands  # noqa: F401  (registers the commands)
+from ducto_olap import PostgresStore
+from ducto_olap.cli.main import cli
+from ducto_olap.lake import read_snapshot
+
+
+def insert_rows(dsn: str, count: int, created_at: str) -> None:
+    with psycopg.connect(dsn) as connection:
+        connection.execute(
+            "INSERT INTO credit_transactions (user_id, amount, type, created_at) "
+            "SELECT 'u', -1, 'usage', %s::timestamptz FROM generate_series(1, %s)",
+            (created_at, count),
+        )
+
+
+def test_export_then_compact_as_json(store: PostgresStore, tmp_path: Path) -> None:
+    runner = CliRunner()
+    lake = str(tmp_path / "lake")
+    insert_rows(store.dsn, 3, "2024-01-01T00:00Z")
+    first = runner.invoke(cli, ["export", "--dsn", store.dsn, "--lake", lake, "--format", "json"])
+    insert_rows(store.dsn, 2, "2024-01-01T00:00Z")
+    second = runner.invoke(cli, ["export", "--dsn", store.dsn, "--lake", lake, "--format", "json"])
+    merged = runner.invoke(cli, ["compact", "--lake", lake, "--format", "json"])
+
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["rows"] == 3
+    assert json.loads(second.stdout)["commit_id"] == 2
+    assert merged.exit_code == 0, merged.output
+    assert json.loads(merged.stdout)["files_removed"] == 2
+    assert read_snapshot(lake).rows == 5
+
+
+def test_export_uses_the_environment_settings(
+    store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUCTO_OLAP_DSN", store.dsn)
+    monkeypatch.setenv("DUCTO_OLAP_LAKE", str(tmp_path / "env-lake"))
+    insert_rows(store.dsn, 1, "2024-01-01T00:00Z")
+
+    result = CliRunner().invoke(cli, ["export", "--format", "csv"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("commit_id,rows,files,")
+    assert read_snapshot(tmp_path / "env-lake").rows == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["compact", "--date", "31/01/2024"], "error: --date '31/01/2024' is not a date"),
+        (["compact"], "error: no lake at "),
+        (["export", "--dsn", "postgresql://nobody@127.0.0.1:1/x?connect_timeout=2"], "error: "),
+    ],
+)
+def test_errors_are_one_line(arguments: list[str], message: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, [*arguments, "--lake", str(tmp_path / "lake")])
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["export", "compact"])
+def test_help_has_an_example(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+
+    assert result.exit_code == 0
+    assert "Example:" in result.output and f"ducto-olap {command}" in result.output
