@@ -8,8 +8,12 @@ expectation fails on Postgres too instead of blessing an engine's bug.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -220,8 +224,6 @@ def test_lake_deleted_after_opening(tmp_path: Path, engine_name: str) -> None:
     root = tmp_path / "lake"
     write_lake(root, LEDGER[:3])
     with open_analytics(root, engine_name) as engine:
-        import shutil
-
         shutil.rmtree(root)
         with pytest.raises(LakeError, match="ducto-olap export"):
             engine.spend_by_user(*DAYS3)
@@ -279,8 +281,6 @@ def test_bad_window_is_refused_before_the_lake(ledger_lake: Path, engine_name: s
 
 
 def test_threads_share_one_engine(ledger_lake: Path, engine_name: str) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     with open_analytics(ledger_lake, engine_name) as engine:
         calls: list[Callable[[], Any]] = [
             lambda: engine.spend_by_user(*DAY1),
@@ -335,8 +335,6 @@ def test_one_day_reads_at_most_two_partitions(
 
 def _files_in_plan(engine_name: str, plan: str) -> int:
     """How many files the engine's own plan says it reads."""
-    import re
-
     if engine_name == "duckdb":
         match = re.search(r"Total Files Read: (\d+)", plan)
         assert match, plan
@@ -368,3 +366,17 @@ def test_decimal_stays_exact_through_polars_and_duckdb(ledger_lake: Path) -> Non
             stats = engine.aggregate_stats(*window)
         assert stats.total_credits_consumed == Decimal("199999999999999.9998")
         assert stats.avg_daily_spend == Decimal("199999999999999.9998")
+
+
+def test_one_info_line_per_question(
+    ledger_lake: Path, engine_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = open_analytics(ledger_lake, engine_name)
+    with engine, caplog.at_level(logging.INFO, logger="ducto_olap.engines"):
+        engine.spend_by_model(*DAYS3)
+
+    lines = [
+        record.getMessage() for record in caplog.records if record.name == "ducto_olap.engines"
+    ]
+    assert len(lines) == 1
+    assert re.fullmatch(rf"{engine_name} spend_by_model: 5 files in \d+\.\d{{3}}s", lines[0])
