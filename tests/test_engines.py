@@ -380,3 +380,33 @@ def test_one_info_line_per_question(
     ]
     assert len(lines) == 1
     assert re.fullmatch(rf"{engine_name} spend_by_model: 5 files in \d+\.\d{{3}}s", lines[0])
+
+
+@pytest.mark.parametrize("engine_class", [DuckDBAnalytics, PolarsAnalytics])
+def test_files_compacted_away_while_asking_are_read_again(
+    tmp_path: Path, engine_class: type[DuckDBAnalytics | PolarsAnalytics]
+) -> None:
+    from ducto_olap.export import compact
+    from ducto_olap.lake import LakeSnapshot, read_snapshot
+
+    class ListsBeforeCompaction(engine_class):  # type: ignore[valid-type,misc]
+        """Lists the files of an old snapshot once, as a reader racing a compaction would."""
+
+        stale: LakeSnapshot | None = None
+
+        def snapshot(self) -> LakeSnapshot:
+            stale, self.stale = self.stale, None
+            return stale or super().snapshot()
+
+    root = tmp_path / "lake"
+    write_lake(root, LEDGER[:8])
+    write_lake(root, LEDGER[8:])
+    before = read_snapshot(root)
+    compact(root)
+    assert not all(path.exists() for path in before.paths())
+
+    engine = ListsBeforeCompaction(root)
+    engine.stale = before
+    with engine:
+        assert ask(engine, CASES[0]) == CASES[0].expected
+        assert engine.stale is None

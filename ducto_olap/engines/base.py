@@ -10,16 +10,22 @@ from __future__ import annotations
 import logging
 import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
+from ducto_olap.errors import QueryError
 from ducto_olap.lake import LakeLayout, LakeSnapshot, read_snapshot
 from ducto_olap.questions import SpendQuestions
 from ducto_olap.window import Window
 
 logger = logging.getLogger("ducto_olap.engines")
+
+T = TypeVar("T")
+
+# Reads of a window that meet files a concurrent compaction deleted, before giving up.
+_ATTEMPTS = 3
 
 
 class LakeAnalytics(SpendQuestions):
@@ -72,6 +78,25 @@ class LakeAnalytics(SpendQuestions):
     @abstractmethod
     def explain(self, window: Window) -> str:
         """The engine's own plan of ``spend_by_user`` over ``window``, naming the files read."""
+
+    def _read(self, question: str, window: Window, run: Callable[[list[Path]], T], empty: T) -> T:
+        """``run`` over the window's committed files, or ``empty`` when there are none.
+
+        A compaction may land and delete files between listing them and reading
+        them; the question is then asked again over the new commit's files.
+        """
+        for attempt in range(1, _ATTEMPTS + 1):
+            files = self.files_for(window)
+            if not files:
+                return empty
+            try:
+                with self._timed(question, files):
+                    return run(files)
+            except QueryError:
+                if attempt == _ATTEMPTS or all(path.exists() for path in files):
+                    raise
+                logger.debug("%s %s: files replaced while reading, again", self.engine, question)
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _timed(self, question: str, files: list[Path]) -> Iterator[None]:

@@ -189,11 +189,9 @@ class DuckDBAnalytics(LakeAnalytics):
         return AggregateStatsRow(total, users, average_daily(total, days), top_model, top_user)
 
     def _ask(self, question: str, statement: str, window: Window, **extra: object) -> list[Any]:
-        files = self.files_for(window)
-        if not files:
-            return []
-        with self._timed(question, files):
-            return self._run(statement, files, window, **extra)
+        return self._read(
+            question, window, lambda files: self._run(statement, files, window, **extra), []
+        )
 
     def _run(self, statement: str, files: list[Path], window: Window, **extra: object) -> list[Any]:
         params = {"files": [str(path) for path in files], "start": window.start, "end": window.end}

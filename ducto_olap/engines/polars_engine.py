@@ -92,22 +92,26 @@ class PolarsAnalytics(LakeAnalytics):
         return [DailySpendRow(key.isoformat(), scale4(total), count) for key, total, count in rows]
 
     def _aggregate_stats(self, window: Window, tz: str) -> AggregateStatsRow:
-        files = self.files_for(window)
-        if not files:
-            return empty_stats()
         day = _day(self._check_zone(tz))
 
-        # One scan feeds the three groupings: collect_all shares the common subplan.
-        spend = self._spend(files, window).with_columns(day.alias("day"), _model().alias("model"))
-        users = self._by_key(spend, "user_id")
-        queries = [
-            users.select(pl.col("total").sum(), pl.len().alias("users"), pl.first("key")),
-            self._by_key(spend, "model").head(1).select("key"),
-            spend.select(pl.col("day").n_unique()),
-        ]
-        with self._timed("aggregate_stats", files):
-            user_stats, top_model, days = self._collect_all(queries)
+        def run(files: list[Path]) -> list[pl.DataFrame]:
+            # One scan feeds the three groupings: collect_all shares the common subplan.
+            spend = self._spend(files, window).with_columns(
+                day.alias("day"), _model().alias("model")
+            )
+            users = self._by_key(spend, "user_id")
+            return self._collect_all(
+                [
+                    users.select(pl.col("total").sum(), pl.len().alias("users"), pl.first("key")),
+                    self._by_key(spend, "model").head(1).select("key"),
+                    spend.select(pl.col("day").n_unique()),
+                ]
+            )
 
+        frames: list[pl.DataFrame] = self._read("aggregate_stats", window, run, [])
+        if not frames:
+            return empty_stats()
+        user_stats, top_model, days = frames
         total, active_users, top_user = user_stats.row(0)
         if not active_users:
             return empty_stats()
@@ -121,12 +125,13 @@ class PolarsAnalytics(LakeAnalytics):
         )
 
     def _ask(self, question: str, window: Window, build: Any) -> list[tuple[Any, ...]]:
-        files = self.files_for(window)
-        if not files:
-            return []
-        with self._timed(question, files):
-            (frame,) = self._collect_all([build(self._spend(files, window))])
-        return frame.rows()
+        frames: list[pl.DataFrame] = self._read(
+            question,
+            window,
+            lambda files: self._collect_all([build(self._spend(files, window))]),
+            [],
+        )
+        return frames[0].rows() if frames else []
 
     def _spend(self, files: list[Path], window: Window) -> pl.LazyFrame:
         """The window's spend rows: ``user_id``, ``model``, ``created_at`` and ``spend``."""
