@@ -239,3 +239,19 @@ def test_progress_bar_draws_only_when_asked(store: PostgresStore, tmp_path: Path
     assert result.rows == 10
     assert len(read_snapshot(tmp_path / "lake").commits) == 1
     assert Exporter(store, tmp_path / "other").progress is False  # stderr is not a terminal
+
+
+def test_a_lake_of_another_database_is_refused(store: PostgresStore, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    insert_rows(store.dsn, 1)
+    Exporter(store, lake).run()
+    snapshot = read_snapshot(lake)
+    assert snapshot.last_commit is not None
+    ahead = snapshot.last_commit.xid_to + 10**9
+    record = Path(snapshot.layout.commits_dir / "0000000001.json")
+    record.write_text(
+        record.read_text().replace(f'"xid_to": {snapshot.cursor}', f'"xid_to": {ahead}')
+    )
+
+    with pytest.raises(ExportError, match="is ahead of the ledger"):
+        Exporter(store, lake).run()

@@ -146,7 +146,13 @@ class Exporter:
         commit_id = snapshot.last_commit.commit_id + 1 if snapshot.last_commit else 1
 
         with LedgerReader(self.dsn) as reader:
-            horizon = max(reader.horizon, cursor)
+            horizon = reader.horizon
+            if horizon < cursor:
+                raise ExportError(
+                    f"the lake {self.layout.root} is ahead of the ledger (cursor {cursor}, "
+                    f"horizon {horizon}): it was exported from another database; "
+                    f"pass the matching --dsn or export into a new --lake"
+                )
             self._fault("after_snapshot")
             writer = PartitionWriter(self.layout, commit_id)
             try:
