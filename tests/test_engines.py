@@ -60,6 +60,7 @@ LEDGER = [
     row("frank", "-0.0002", "2024-03-06T12:00:00"),
     row("whale", "-" + MAX, "2024-04-01T01:00:00", model="big"),  # sum beyond NUMERIC(18,4)
     row("whale2", "-" + MAX, "2024-04-01T02:00:00", model="big"),
+    row("old", "-1", "1969-12-31T23:00:00"),  # day buckets before the epoch
 ]
 
 DAY1 = (utc("2024-03-01T00:00"), utc("2024-03-02T00:00"))
@@ -114,6 +115,8 @@ CASES = [
          [("2024-02-29", "11.0000", 2), ("2024-03-01", "25.0000", 4), ("2024-03-02", "5.5000", 2)],
          tz="America/New_York"),
     Case("daily: empty window", "daily_spend", EMPTY, []),
+    Case("daily: before 1970", "daily_spend", (utc("1969-12-31T00:00"), utc("1970-01-02T00:00")),
+         [("1969-12-31", "1.0000", 1)]),
     Case("stats: one day", "aggregate_stats", DAY1, ("30.0001", 4, "30.0001", "unknown", "Bob")),
     Case("stats: three days", "aggregate_stats", DAYS3,
          ("40.5000", 6, "13.5000", "unknown", "alice")),
