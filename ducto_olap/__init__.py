@@ -4,8 +4,10 @@ The public surface::
 
     from ducto_olap import PostgresStore, MemoryStore, CreditMetadata
     from ducto_olap import start_postgres_store, cleanup
+    from ducto_olap import DuckDBAnalytics, PolarsAnalytics, open_analytics
 """
 
+from ducto_olap.engines import DuckDBAnalytics, PolarsAnalytics, open_analytics
 from ducto_olap.errors import (
     ConfigError,
     DatabaseError,
@@ -49,6 +51,7 @@ __all__ = [
     "DailySpendRow",
     "DatabaseError",
     "DeductionExceedsReservation",
+    "DuckDBAnalytics",
     "DuctoError",
     "ExportError",
     "InsufficientCredits",
@@ -57,6 +60,7 @@ __all__ = [
     "InvalidMetadata",
     "LakeError",
     "MemoryStore",
+    "PolarsAnalytics",
     "PostgresStore",
     "QueryError",
     "RefundNotAllowed",
@@ -72,5 +76,6 @@ __all__ = [
     "UnknownTransaction",
     "WindowError",
     "cleanup",
+    "open_analytics",
     "start_postgres_store",
 ]
