@@ -56,7 +56,7 @@ def render(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(names)
         for record in records:
-            writer.writerow([plain(record[key]) for key in names])
+            writer.writerow(["" if record[key] is None else plain(record[key]) for key in names])
         return buffer.getvalue()
     return _table(records, names, title)
 
@@ -89,7 +89,7 @@ def _table(records: list[dict[str, Any]], names: list[str], title: str | None) -
 def _cell(value: Any) -> str:
     from rich.markup import escape
 
-    return escape(str(plain(value)))
+    return "NULL" if value is None else escape(str(plain(value)))
 
 
 def _width() -> int:
