@@ -15,7 +15,10 @@ which is why the hot path never touches a Python object per row.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -39,6 +42,9 @@ _SELECT_COLUMNS = (
 # Batches read ahead while the caller writes: ADBC parses the COPY stream and
 # Parquet encodes in C++ with the GIL released, so the two overlap on two cores.
 PREFETCH_BATCHES = 2
+
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 1 << 20
 
 _AMOUNT = LAKE_SCHEMA.field("amount").type
 _CREATED_AT = LAKE_SCHEMA.field("created_at").type
@@ -107,6 +113,7 @@ class LedgerReader:
     def __enter__(self) -> LedgerReader:
         import adbc_driver_postgresql.dbapi as adbc
 
+        _return_large_buffers_to_the_os()
         try:
             self._connection = adbc.connect(self.dsn)
             self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -178,6 +185,22 @@ class LedgerReader:
     def _wrap(self, error: Exception, what: str) -> ExportError:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return ExportError(f"{what} at {mask_dsn(self.dsn)}: {text}")
+
+
+@functools.cache
+def _return_large_buffers_to_the_os() -> None:
+    # ADBC's batches are malloc'd, allocated on the reader thread and freed on the
+    # writer's. glibc's mmap threshold grows with every large free, after which
+    # multi-megabyte buffers come from arenas that fragment: peak RSS then creeps
+    # up with the ledger's size (557 MB at 20M rows against 450 MB at 10M).
+    # Pinning the threshold keeps such buffers mmapped and returned on free.
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        return
 
 
 def prefetched(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
