@@ -6,17 +6,17 @@ checks and the writes of each call happen as one step.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from zoneinfo import ZoneInfo
 
 from ducto_olap.errors import (
-    DeductionExceedsReservation,
     InsufficientCredits,
     ReservationFinished,
     UnknownReservation,
@@ -30,20 +30,22 @@ from ducto_olap.models import (
     SpendByUserRow,
     Transaction,
 )
-from ducto_olap.money import ZERO, scale4, to_amount, to_signed_amount
-from ducto_olap.questions import UNKNOWN_MODEL, SpendQuestions
-from ducto_olap.store.postgres import refundable
-from ducto_olap.store.validate import (
-    check_created_at,
-    check_min_balance,
-    check_text,
-    metadata_dict,
-    model_of,
+from ducto_olap.money import ZERO, scale4
+from ducto_olap.questions import UNKNOWN_MODEL
+from ducto_olap.store.base import (
+    CreditStore,
+    Deduction,
+    Hold,
+    LedgerEntry,
+    Refund,
+    deduction_entry,
+    refund_entry,
 )
+from ducto_olap.store.validate import model_of
 from ducto_olap.window import Window
 
 
-class MemoryStore(SpendQuestions):
+class MemoryStore(CreditStore):
     """An in-memory credit ledger with the same methods and results as :class:`PostgresStore`.
 
     Example:
@@ -60,173 +62,66 @@ class MemoryStore(SpendQuestions):
         self._reservations: dict[str, Reservation] = {}
         self._balances: dict[str, Decimal] = defaultdict(lambda: ZERO)
 
-    def setup(self) -> None:
-        """Nothing to create; present so both stores are driven the same way."""
-
-    def close(self) -> None:
-        """Nothing to release."""
-
     @property
     def transactions(self) -> list[Transaction]:
         """A copy of the ledger in insertion order."""
         with self._lock:
             return list(self._transactions)
 
-    def add_credits(
-        self,
-        user_id: str,
-        amount: int | Decimal | str,
-        type: str = "adjustment",
-        metadata: Mapping[str, Any] | None = None,
-        created_at: datetime | None = None,
-    ) -> Transaction:
-        """Add ``amount`` credits to a user's balance as one ledger row of ``type``."""
-        user_id = check_text(user_id, "user_id")
-        value = to_amount(amount)
-        kind = check_text(type, "type")
-        data = metadata_dict(metadata)
-        when = check_created_at(created_at)
-
+    def _append(self, entry: LedgerEntry) -> Transaction:
         with self._lock:
-            return self._append(user_id, value, kind, None, data, when)
+            return self._write(entry)
 
-    def reserve_credits(
-        self,
-        user_id: str,
-        amount: int | Decimal | str,
-        operation_type: str,
-        metadata: Mapping[str, Any] | None = None,
-        min_balance: int | Decimal | str = 0,
-    ) -> Reservation:
-        """Hold ``amount`` of the available credits for an operation."""
-        user_id = check_text(user_id, "user_id")
-        value = to_amount(amount)
-        operation = check_text(operation_type, "operation_type")
-        data = metadata_dict(metadata)
-        floor = check_min_balance(min_balance)
-
+    def _reserve(self, hold: Hold) -> Reservation:
         with self._lock:
-            available = self._balances[user_id] - self._reserved(user_id)
-            if available - value < floor:
-                raise InsufficientCredits(user_id, value, scale4(available), floor)
+            available = self._balances[hold.user_id] - self._reserved(hold.user_id)
+            if available - hold.amount < hold.min_balance:
+                raise InsufficientCredits(
+                    hold.user_id, hold.amount, scale4(available), hold.min_balance
+                )
 
             reservation = Reservation(
-                str(uuid.uuid4()), user_id, value, operation, data, "active", _now()
+                reservation_id=str(uuid.uuid4()),
+                user_id=hold.user_id,
+                amount=hold.amount,
+                operation_type=hold.operation_type,
+                metadata=hold.metadata,
+                status="active",
+                created_at=_now(),
             )
             self._reservations[reservation.reservation_id] = reservation
             return reservation
 
-    def deduct_credits(
-        self,
-        user_id: str,
-        reservation_id: str,
-        amount: int | Decimal | str,
-        idempotency_key: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        created_at: datetime | None = None,
-    ) -> Transaction:
-        """Finalize a reservation by spending ``amount``; see ``PostgresStore.deduct_credits``."""
-        user_id = check_text(user_id, "user_id")
-        value = to_amount(amount)
-        key = None if idempotency_key is None else check_text(idempotency_key, "idempotency_key")
-        extra = metadata_dict(metadata)
-        when = check_created_at(created_at)
-
+    def _deduct(self, deduction: Deduction) -> Transaction:
         with self._lock:
+            key = deduction.idempotency_key
             if key is not None:
                 replay = self._find(
-                    lambda row: row.user_id == user_id and row.idempotency_key == key
+                    lambda row: row.user_id == deduction.user_id and row.idempotency_key == key
                 )
                 if replay is not None:
                     return replay
 
-            reservation = self._active_reservation(user_id, reservation_id)
-            if value > reservation.amount:
-                raise DeductionExceedsReservation(
-                    f"deduction of {value} exceeds reservation {reservation_id} "
-                    f"of {reservation.amount} for user {user_id!r}"
-                )
-
-            data = {**reservation.metadata, **extra}
-            transaction = self._append(
-                user_id,
-                -value,
-                "usage",
-                reservation.operation_type,
-                data,
-                when,
-                reservation_id=reservation.reservation_id,
-                idempotency_key=key,
-            )
+            reservation = self._active(deduction.user_id, deduction.reservation_id)
+            transaction = self._write(deduction_entry(deduction, reservation))
             self._finish(reservation, "deducted")
             return transaction
 
-    def release_reservation(self, user_id: str, reservation_id: str) -> Reservation:
-        """Give a reservation's credits back to the available balance."""
-        user_id = check_text(user_id, "user_id")
+    def _release(self, user_id: str, reservation_id: str) -> Reservation:
         with self._lock:
-            return self._finish(self._active_reservation(user_id, reservation_id), "released")
+            return self._finish(self._active(user_id, reservation_id), "released")
 
-    def refund_credits(
-        self,
-        transaction_id: int,
-        amount: int | Decimal | str | None = None,
-        reason: str | None = None,
-    ) -> Transaction:
-        """Give back some or all of a spend transaction as a ``refund`` row."""
-        if isinstance(transaction_id, bool) or not isinstance(transaction_id, int):
-            raise UnknownTransaction(f"transaction id must be an int, got {transaction_id!r}")
-        value = None if amount is None else to_amount(amount, what="refund amount")
-        note = None if reason is None else check_text(reason, "reason")
-
+    def _refund(self, refund: Refund) -> Transaction:
         with self._lock:
-            original = self._find(lambda row: row.id == transaction_id)
+            original = self._find(lambda row: row.id == refund.transaction_id)
             if original is None:
-                raise UnknownTransaction(f"no transaction with id {transaction_id}")
+                raise UnknownTransaction(f"no transaction with id {refund.transaction_id}")
             refunded = sum(
-                (row.amount for row in self._transactions if row.refund_of == transaction_id),
-                ZERO,
+                (row.amount for row in self._transactions if row.refund_of == original.id), ZERO
             )
-            value = refundable(original, refunded, value)
+            return self._write(refund_entry(original, refunded, refund))
 
-            data: dict[str, Any] = {"refund_of": transaction_id}
-            if "model" in original.metadata:
-                data["model"] = original.metadata["model"]
-            if note is not None:
-                data["reason"] = note
-            return self._append(
-                original.user_id,
-                value,
-                "refund",
-                original.operation_type,
-                data,
-                None,
-                refund_of=transaction_id,
-            )
-
-    def import_transaction(
-        self,
-        user_id: str,
-        amount: int | Decimal | str,
-        type: str,
-        metadata: Mapping[str, Any] | None = None,
-        created_at: datetime | None = None,
-        operation_type: str | None = None,
-    ) -> Transaction:
-        """Write one ledger row as-is; see ``PostgresStore.import_transaction``."""
-        user_id = check_text(user_id, "user_id")
-        value = to_signed_amount(amount)
-        kind = check_text(type, "type")
-        operation = None if operation_type is None else check_text(operation_type, "operation_type")
-        data = metadata_dict(metadata)
-        when = check_created_at(created_at)
-
-        with self._lock:
-            return self._append(user_id, value, kind, operation, data, when)
-
-    def get_balance(self, user_id: str) -> Balance:
-        """A user's balance, active reservations and what is available (zero if unknown)."""
-        user_id = check_text(user_id, "user_id")
+    def _balance(self, user_id: str) -> Balance:
         with self._lock:
             balance = scale4(self._balances.get(user_id, ZERO))
             reserved = scale4(self._reserved(user_id))
@@ -243,8 +138,6 @@ class MemoryStore(SpendQuestions):
         return sorted(rows, key=lambda row: (-row.total_spend, row.model))
 
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]:
-        from zoneinfo import ZoneInfo
-
         zone = ZoneInfo(tz)
         groups = self._group(window, lambda row: row.created_at.astimezone(zone).date().isoformat())
         rows = [DailySpendRow(key, total, count) for key, (total, count) in groups.items()]
@@ -253,55 +146,41 @@ class MemoryStore(SpendQuestions):
     def _group(
         self, window: Window, key: Callable[[Transaction], str]
     ) -> dict[str, tuple[Decimal, int]]:
-        groups: dict[str, tuple[Decimal, int]] = {}
         with self._lock:
             spend = [row for row in self._transactions if _is_spend_in(row, window)]
+
+        groups: dict[str, tuple[Decimal, int]] = {}
         for row in spend:
             total, count = groups.get(key(row), (ZERO, 0))
             groups[key(row)] = (total - row.amount, count + 1)
         return {name: (scale4(total), count) for name, (total, count) in groups.items()}
 
-    def _append(
-        self,
-        user_id: str,
-        amount: Decimal,
-        kind: str,
-        operation_type: str | None,
-        metadata: dict[str, Any],
-        created_at: datetime | None,
-        *,
-        reservation_id: str | None = None,
-        idempotency_key: str | None = None,
-        refund_of: int | None = None,
-    ) -> Transaction:
+    def _write(self, entry: LedgerEntry) -> Transaction:
         transaction = Transaction(
             id=next(self._ids),
-            user_id=user_id,
-            amount=scale4(amount),
-            type=kind,
-            operation_type=operation_type,
-            metadata=metadata,
-            created_at=created_at or _now(),
-            reservation_id=reservation_id,
-            idempotency_key=idempotency_key,
-            refund_of=refund_of,
+            user_id=entry.user_id,
+            amount=scale4(entry.amount),
+            type=entry.type,
+            operation_type=entry.operation_type,
+            metadata=entry.metadata,
+            created_at=entry.created_at or _now(),
+            reservation_id=entry.reservation_id,
+            idempotency_key=entry.idempotency_key,
+            refund_of=entry.refund_of,
         )
         self._transactions.append(transaction)
-        self._balances[user_id] += transaction.amount
+        self._balances[entry.user_id] += transaction.amount
         return transaction
 
     def _reserved(self, user_id: str) -> Decimal:
-        return sum(
-            (
-                hold.amount
-                for hold in self._reservations.values()
-                if hold.user_id == user_id and hold.status == "active"
-            ),
-            ZERO,
+        holds = self._reservations.values()
+        active = (
+            hold.amount for hold in holds if hold.user_id == user_id and hold.status == "active"
         )
+        return sum(active, ZERO)
 
-    def _active_reservation(self, user_id: str, reservation_id: str) -> Reservation:
-        reservation = self._reservations.get(str(reservation_id))
+    def _active(self, user_id: str, reservation_id: str) -> Reservation:
+        reservation = self._reservations.get(reservation_id)
         if reservation is None or reservation.user_id != user_id:
             raise UnknownReservation(
                 f"no reservation {reservation_id} for user {user_id!r}; "
@@ -315,8 +194,6 @@ class MemoryStore(SpendQuestions):
         return reservation
 
     def _finish(self, reservation: Reservation, status: str) -> Reservation:
-        import dataclasses
-
         finished = dataclasses.replace(reservation, status=status)
         self._reservations[reservation.reservation_id] = finished
         return finished
@@ -326,7 +203,8 @@ class MemoryStore(SpendQuestions):
 
 
 def _is_spend_in(row: Transaction, window: Window) -> bool:
-    return row.type == "usage" and row.amount < 0 and window.start <= row.created_at < window.end
+    in_window = window.start <= row.created_at < window.end
+    return row.type == "usage" and row.amount < 0 and in_window
 
 
 def _now() -> datetime:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from ducto_olap.errors import (
     DatabaseError,
-    DeductionExceedsReservation,
     InsufficientCredits,
-    RefundNotAllowed,
     ReservationFinished,
     UnknownReservation,
     UnknownTransaction,
@@ -39,17 +36,19 @@ from ducto_olap.models import (
     TopUserRow,
     Transaction,
 )
-from ducto_olap.money import ZERO, scale4, to_amount, to_signed_amount
-from ducto_olap.questions import SpendQuestions
+from ducto_olap.money import ZERO, scale4
 from ducto_olap.settings import mask_dsn
 from ducto_olap.store import sql_questions
-from ducto_olap.store.schema import SCHEMA_SQL, SETUP_LOCK_KEY
-from ducto_olap.store.validate import (
-    check_created_at,
-    check_min_balance,
-    check_text,
-    metadata_dict,
+from ducto_olap.store.base import (
+    CreditStore,
+    Deduction,
+    Hold,
+    LedgerEntry,
+    Refund,
+    deduction_entry,
+    refund_entry,
 )
+from ducto_olap.store.schema import SCHEMA_SQL, SETUP_LOCK_KEY
 from ducto_olap.window import Window
 
 logger = logging.getLogger("ducto_olap.store")
@@ -64,7 +63,7 @@ _RESERVATION_COLUMNS = (
 )
 
 
-class PostgresStore(SpendQuestions):
+class PostgresStore(CreditStore):
     """The credit ledger in PostgreSQL.
 
     Args:
@@ -118,123 +117,45 @@ class PostgresStore(SpendQuestions):
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK_KEY,))
             cursor.execute(SCHEMA_SQL)
 
-    def add_credits(
-        self,
-        user_id: str,
-        amount: int | Decimal | str,
-        type: str = "adjustment",
-        metadata: Mapping[str, Any] | None = None,
-        created_at: datetime | None = None,
-    ) -> Transaction:
-        """Add ``amount`` credits to a user's balance as one ledger row of ``type``."""
-        user_id = check_text(user_id, "user_id")
-        value = to_amount(amount)
-        kind = check_text(type, "type")
-        data = metadata_dict(metadata)
-        when = check_created_at(created_at)
-
+    def _append(self, entry: LedgerEntry) -> Transaction:
         with self._transaction() as cursor:
-            self._lock_balance(cursor, user_id)
-            return self._insert_transaction(
-                cursor, user_id, value, kind, None, data, when, None, None, None
-            )
+            self._lock_balance(cursor, entry.user_id)
+            return self._insert(cursor, entry)
 
-    def reserve_credits(
-        self,
-        user_id: str,
-        amount: int | Decimal | str,
-        operation_type: str,
-        metadata: Mapping[str, Any] | None = None,
-        min_balance: int | Decimal | str = 0,
-    ) -> Reservation:
-        """Hold ``amount`` of the available credits for an operation.
-
-        Raises:
-            InsufficientCredits: ``available - amount`` would fall below ``min_balance``.
-        """
-        user_id = check_text(user_id, "user_id")
-        value = to_amount(amount)
-        operation = check_text(operation_type, "operation_type")
-        data = metadata_dict(metadata)
-        floor = check_min_balance(min_balance)
-
+    def _reserve(self, hold: Hold) -> Reservation:
         with self._transaction() as cursor:
-            balance = self._lock_balance(cursor, user_id)
-            available = balance - self._reserved(cursor, user_id)
-            if available - value < floor:
-                raise InsufficientCredits(user_id, value, scale4(available), floor)
+            balance = self._lock_balance(cursor, hold.user_id)
+            available = balance - self._reserved(cursor, hold.user_id)
+            if available - hold.amount < hold.min_balance:
+                raise InsufficientCredits(
+                    hold.user_id, hold.amount, scale4(available), hold.min_balance
+                )
 
             cursor.execute(
                 f"INSERT INTO credit_reservations (user_id, amount, operation_type, metadata) "
                 f"VALUES (%s, %s, %s, %s) RETURNING {_RESERVATION_COLUMNS}",
-                (user_id, value, operation, Jsonb(data)),
+                (hold.user_id, hold.amount, hold.operation_type, Jsonb(hold.metadata)),
             )
             return _reservation(_fetch(cursor))
 
-    def deduct_credits(
-        self,
-        user_id: str,
-        reservation_id: str,
-        amount: int | Decimal | str,
-        idempotency_key: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        created_at: datetime | None = None,
-    ) -> Transaction:
-        """Finalize a reservation by spending ``amount`` (at most what it holds).
-
-        The rest of the reservation is released. A replayed ``idempotency_key``
-        returns the first deduction and changes nothing.
-
-        Raises:
-            UnknownReservation: no reservation with this id belongs to the user.
-            ReservationFinished: it was already deducted or released.
-            DeductionExceedsReservation: ``amount`` is more than it holds.
-        """
-        user_id = check_text(user_id, "user_id")
-        value = to_amount(amount)
-        key = None if idempotency_key is None else check_text(idempotency_key, "idempotency_key")
-        extra = metadata_dict(metadata)
-        when = check_created_at(created_at)
-        reservation_uuid = _reservation_uuid(reservation_id, user_id)
+    def _deduct(self, deduction: Deduction) -> Transaction:
+        reservation_id = _reservation_uuid(deduction.reservation_id, deduction.user_id)
 
         with self._transaction() as cursor:
-            self._lock_balance(cursor, user_id)
-            if key is not None:
-                replay = self._by_idempotency_key(cursor, user_id, key)
+            self._lock_balance(cursor, deduction.user_id)
+            if deduction.idempotency_key is not None:
+                replay = self._by_idempotency_key(
+                    cursor, deduction.user_id, deduction.idempotency_key
+                )
                 if replay is not None:
                     return replay
 
-            reservation = self._lock_reservation(cursor, user_id, reservation_uuid)
-            if value > reservation.amount:
-                raise DeductionExceedsReservation(
-                    f"deduction of {value} exceeds reservation {reservation_id} "
-                    f"of {reservation.amount} for user {user_id!r}"
-                )
-
-            data = {**reservation.metadata, **extra}
-            transaction = self._insert_transaction(
-                cursor,
-                user_id,
-                -value,
-                "usage",
-                reservation.operation_type,
-                data,
-                when,
-                reservation_uuid,
-                key,
-                None,
-            )
-            self._finish_reservation(cursor, reservation_uuid, "deducted")
+            reservation = self._lock_reservation(cursor, deduction.user_id, reservation_id)
+            transaction = self._insert(cursor, deduction_entry(deduction, reservation))
+            self._finish_reservation(cursor, reservation_id, "deducted")
             return transaction
 
-    def release_reservation(self, user_id: str, reservation_id: str) -> Reservation:
-        """Give a reservation's credits back to the available balance.
-
-        Raises:
-            UnknownReservation: no reservation with this id belongs to the user.
-            ReservationFinished: it was already deducted or released.
-        """
-        user_id = check_text(user_id, "user_id")
+    def _release(self, user_id: str, reservation_id: str) -> Reservation:
         reservation_uuid = _reservation_uuid(reservation_id, user_id)
 
         with self._transaction() as cursor:
@@ -242,82 +163,19 @@ class PostgresStore(SpendQuestions):
             self._lock_reservation(cursor, user_id, reservation_uuid)
             return self._finish_reservation(cursor, reservation_uuid, "released")
 
-    def refund_credits(
-        self,
-        transaction_id: int,
-        amount: int | Decimal | str | None = None,
-        reason: str | None = None,
-    ) -> Transaction:
-        """Give back some or all (the default) of a spend transaction as a ``refund`` row.
-
-        Raises:
-            UnknownTransaction: no transaction has this id.
-            RefundNotAllowed: it is not spend, or the refund exceeds what is left of it.
-        """
-        if isinstance(transaction_id, bool) or not isinstance(transaction_id, int):
-            raise UnknownTransaction(f"transaction id must be an int, got {transaction_id!r}")
-        value = None if amount is None else to_amount(amount, what="refund amount")
-        note = None if reason is None else check_text(reason, "reason")
-
+    def _refund(self, refund: Refund) -> Transaction:
         with self._transaction() as cursor:
-            original = self._transaction_by_id(cursor, transaction_id)
+            original = self._transaction_by_id(cursor, refund.transaction_id)
             self._lock_balance(cursor, original.user_id)
             cursor.execute(
                 "SELECT coalesce(sum(amount), 0) AS refunded FROM credit_transactions "
                 "WHERE refund_of = %s",
-                (transaction_id,),
+                (original.id,),
             )
             refunded = Decimal(_fetch(cursor)["refunded"])
-            value = refundable(original, refunded, value)
+            return self._insert(cursor, refund_entry(original, refunded, refund))
 
-            data: dict[str, Any] = {"refund_of": transaction_id}
-            if "model" in original.metadata:
-                data["model"] = original.metadata["model"]
-            if note is not None:
-                data["reason"] = note
-            return self._insert_transaction(
-                cursor,
-                original.user_id,
-                value,
-                "refund",
-                original.operation_type,
-                data,
-                None,
-                None,
-                None,
-                transaction_id,
-            )
-
-    def import_transaction(
-        self,
-        user_id: str,
-        amount: int | Decimal | str,
-        type: str,
-        metadata: Mapping[str, Any] | None = None,
-        created_at: datetime | None = None,
-        operation_type: str | None = None,
-    ) -> Transaction:
-        """Write one ledger row as-is, as another program's plain ``INSERT`` would.
-
-        For imports and backfills: ``amount`` is signed (only zero is refused) and
-        ``type`` is free, so no reservation is involved and no balance check is made.
-        """
-        user_id = check_text(user_id, "user_id")
-        value = to_signed_amount(amount)
-        kind = check_text(type, "type")
-        operation = None if operation_type is None else check_text(operation_type, "operation_type")
-        data = metadata_dict(metadata)
-        when = check_created_at(created_at)
-
-        with self._transaction() as cursor:
-            self._lock_balance(cursor, user_id)
-            return self._insert_transaction(
-                cursor, user_id, value, kind, operation, data, when, None, None, None
-            )
-
-    def get_balance(self, user_id: str) -> Balance:
-        """A user's balance, active reservations and what is available (zero if unknown)."""
-        user_id = check_text(user_id, "user_id")
+    def _balance(self, user_id: str) -> Balance:
         with self._transaction() as cursor:
             cursor.execute("SELECT balance FROM credit_balances WHERE user_id = %s", (user_id,))
             row = cursor.fetchone()
@@ -432,57 +290,25 @@ class PostgresStore(SpendQuestions):
             raise UnknownTransaction(f"no transaction with id {transaction_id}")
         return _transaction(row)
 
-    def _insert_transaction(
-        self,
-        cursor: psycopg.Cursor[dict[str, Any]],
-        user_id: str,
-        amount: Decimal,
-        kind: str,
-        operation_type: str | None,
-        metadata: dict[str, Any],
-        created_at: datetime | None,
-        reservation_id: uuid.UUID | None,
-        idempotency_key: str | None,
-        refund_of: int | None,
-    ) -> Transaction:
+    def _insert(self, cursor: psycopg.Cursor[dict[str, Any]], entry: LedgerEntry) -> Transaction:
         cursor.execute(
             f"INSERT INTO credit_transactions (user_id, amount, type, operation_type, metadata, "
             f"created_at, reservation_id, idempotency_key, refund_of) "
             f"VALUES (%s, %s, %s, %s, %s, coalesce(%s, now()), %s, %s, %s) "
             f"RETURNING {_TRANSACTION_COLUMNS}",
             (
-                user_id,
-                amount,
-                kind,
-                operation_type,
-                Jsonb(metadata),
-                created_at,
-                reservation_id,
-                idempotency_key,
-                refund_of,
+                entry.user_id,
+                entry.amount,
+                entry.type,
+                entry.operation_type,
+                Jsonb(entry.metadata),
+                entry.created_at,
+                entry.reservation_id,
+                entry.idempotency_key,
+                entry.refund_of,
             ),
         )
         return _transaction(_fetch(cursor))
-
-
-def refundable(original: Transaction, refunded: Decimal, asked: Decimal | None) -> Decimal:
-    """How much a refund of ``original`` may give back, or why not."""
-    if original.type != "usage" or original.amount >= 0:
-        raise RefundNotAllowed(
-            f"transaction {original.id} is a {original.type!r} row of {original.amount}, "
-            f"not spend; only usage rows with a negative amount can be refunded"
-        )
-    remaining = -original.amount - refunded
-    if remaining <= 0:
-        raise RefundNotAllowed(f"transaction {original.id} is already fully refunded")
-    if asked is None:
-        return scale4(remaining)
-    if asked > remaining:
-        raise RefundNotAllowed(
-            f"refund of {asked} exceeds the {scale4(remaining)} left to refund "
-            f"of transaction {original.id}"
-        )
-    return asked
 
 
 def one_line(error: BaseException) -> str:
