@@ -39,6 +39,7 @@ from ducto_olap.models import (
     TopUserRow,
     Transaction,
 )
+from ducto_olap.store.base import CreditStore
 from ducto_olap.store.embedded import cleanup, start_postgres_store
 from ducto_olap.store.memory import MemoryStore
 from ducto_olap.store.postgres import PostgresStore
@@ -48,6 +49,7 @@ __all__ = [
     "Balance",
     "ConfigError",
     "CreditMetadata",
+    "CreditStore",
     "DailySpendRow",
     "DatabaseError",
     "DeductionExceedsReservation",
