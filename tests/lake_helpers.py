@@ -2,7 +2,9 @@
 
 A test describes its ledger as :class:`LedgerRow` values; :func:`write_lake`
 lands them as one commit of Parquet files (``LAKE_SCHEMA``, one file per UTC
-date partition), exactly the shape the exporter leaves.
+date partition). With ``rollups=True`` the commit also holds the daily spend
+rollups of its rows, exactly the shape the exporter leaves; without, it is a
+lake written before rollups existed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ducto_olap.export.rollups import RollupAccumulator
 from ducto_olap.lake import LAKE_SCHEMA, CommitRecord, LakeLayout, read_snapshot, write_commit
 from ducto_olap.lake.commit_log import file_entries
 
@@ -68,7 +71,11 @@ _ids = itertools.count(1)
 
 
 def write_lake(
-    root: Path | LakeLayout, rows: Iterable[LedgerRow], *, files_per_day: int = 1
+    root: Path | LakeLayout,
+    rows: Iterable[LedgerRow],
+    *,
+    files_per_day: int = 1,
+    rollups: bool = False,
 ) -> LakeLayout:
     """Land ``rows`` as the next commit of the lake at ``root`` (created if needed)."""
     layout = root if isinstance(root, LakeLayout) else LakeLayout(root)
@@ -82,12 +89,21 @@ def write_lake(
 
     paths: list[Path] = []
     counts: list[int] = []
+    accumulator = RollupAccumulator()
     for day, day_rows in sorted(by_day.items()):
         for part in range(files_per_day):
             chunk = day_rows[part::files_per_day]
             if chunk:
                 paths.append(write_file(layout, day, chunk, f"{commit_id:06d}-{part}"))
                 counts.append(len(chunk))
+                accumulator.add(day, lake_table(chunk))
+    if rollups:
+        for day, table, totals in accumulator.tables():
+            folder = layout.partition_dir(day, table)
+            folder.mkdir(parents=True, exist_ok=True)
+            paths.append(folder / f"{commit_id:06d}-rollup-{uuid.uuid4().hex[:8]}.parquet")
+            pq.write_table(totals, paths[-1])
+            counts.append(totals.num_rows)
 
     cursor = snapshot.cursor
     record = CommitRecord(
@@ -98,6 +114,7 @@ def write_lake(
         xid_to=cursor + 1,
         rows=sum(counts),
         added=tuple(file_entries(layout, paths, counts)),
+        rollups=rollups,
     )
     write_commit(layout, record)
     return layout

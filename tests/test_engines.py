@@ -34,7 +34,8 @@ from ducto_olap.window import make_window
 from tests.lake_helpers import load_store, row, write_file, write_lake
 
 ENGINES = ["duckdb", "polars"]
-SOURCES = [*ENGINES, "memory", "postgres"]
+# "+rollups": the same engine on a lake whose commits hold daily spend rollups.
+SOURCES = [*ENGINES, *(f"{name}+rollups" for name in ENGINES), "memory", "postgres"]
 MAX = "99999999999999.9999"
 
 
@@ -163,6 +164,15 @@ def ledger_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def rollup_ledger_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """LEDGER as a lake of two commits that wrote rollups, as the exporter does."""
+    root = tmp_path_factory.mktemp("engines-rollups") / "lake"
+    write_lake(root, LEDGER[:8], rollups=True)
+    write_lake(root, LEDGER[8:], files_per_day=2, rollups=True)
+    return root
+
+
+@pytest.fixture(scope="module")
 def ledger_postgres(server_dsn: str) -> Iterator[PostgresStore]:
     """LEDGER in a PostgreSQL database of this module."""
     name = f"t_engines_{uuid.uuid4().hex[:8]}"
@@ -189,6 +199,10 @@ def source(request: pytest.FixtureRequest, ledger_lake: Path) -> Iterator[SpendQ
         memory = MemoryStore()
         load_store(memory, LEDGER)
         yield memory
+    elif request.param.endswith("+rollups"):
+        lake = request.getfixturevalue("rollup_ledger_lake")
+        with open_analytics(lake, request.param.removesuffix("+rollups")) as engine:
+            yield engine
     else:
         with open_analytics(ledger_lake, request.param) as engine:
             yield engine

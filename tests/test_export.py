@@ -187,7 +187,8 @@ def test_compact_merges_files_and_keeps_every_answer(store: PostgresStore, tmp_p
     assert snapshot.last_commit is not None and snapshot.last_commit.kind == "compact"
     assert snapshot.cursor == cursor_before == snapshot.last_commit.xid_from
     assert answer() == before
-    assert len(list(lake.rglob("*.parquet"))) == 2
+    assert len(list((lake / "transactions").rglob("*.parquet"))) == 2
+    assert len(list((lake / "rollups").rglob("*.parquet"))) == 4  # 2 dates, 2 tables
     assert compact(lake).commit_id is None
 
     insert_rows(store.dsn, 4)

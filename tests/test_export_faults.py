@@ -45,7 +45,7 @@ def insert_rows(dsn: str, count: int, days: int = 3) -> None:
 
 def uncommitted_files(lake: Path) -> list[Path]:
     layout = LakeLayout(lake)
-    committed = {layout.resolve(entry.path) for entry in read_snapshot(lake).files}
+    committed = {layout.resolve(entry.path) for entry in read_snapshot(lake).entries}
     return [path for path in lake.rglob("*.parquet") if path not in committed]
 
 

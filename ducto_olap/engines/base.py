@@ -3,20 +3,30 @@
 An engine never lists the ``transactions/`` folder: it replays the commit log
 for every question, so it reads exactly the committed files (a leftover of a
 crashed export is invisible) and never answers from a stale file list.
+
+A window's whole UTC days (``[d, d + 1)`` inside ``[start, end)``) are read from
+the daily spend rollups when the commit log says a day's rollups cover all its
+transactions; the partial days at the edges, and whole days without complete
+rollups, are read from the transaction files with the window's filter. Since
+every file holds one UTC date, the two sets never overlap and the engine sums
+their totals per key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from ducto_olap.errors import QueryError
-from ducto_olap.lake import LakeLayout, LakeSnapshot, read_snapshot
+from ducto_olap.lake import SPEND_BY_USER_DAY, LakeLayout, LakeSnapshot, read_snapshot
 from ducto_olap.questions import SpendQuestions
 from ducto_olap.window import Window
 
@@ -26,6 +36,42 @@ T = TypeVar("T")
 
 # Reads of a window that meet files a concurrent compaction deleted, before giving up.
 _ATTEMPTS = 3
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """The files one question reads.
+
+    ``transactions`` are read with the window's ``created_at`` filter; ``rollups``
+    maps a rollup table to its files, read whole (they hold whole days only).
+    """
+
+    transactions: list[Path]
+    rollups: dict[str, list[Path]]
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file of the plan."""
+        return [*self.transactions, *(path for paths in self.rollups.values() for path in paths)]
+
+    @property
+    def uses_rollups(self) -> bool:
+        return any(self.rollups.values())
+
+
+def whole_utc_days(window: Window) -> tuple[date, date] | None:
+    """The first and last UTC date ``d`` with ``[d, d + 1)`` inside the window, or None."""
+    if window.is_empty:
+        return None
+    first = window.start.date()
+    if window.start.time() != clock_time(0):
+        if first == date.max:
+            return None
+        first += timedelta(days=1)
+    if window.end.date() == date.min:
+        return None
+    last = window.end.date() - timedelta(days=1)
+    return (first, last) if first <= last else None
 
 
 class LakeAnalytics(SpendQuestions):
@@ -65,33 +111,74 @@ class LakeAnalytics(SpendQuestions):
         return read_snapshot(self.layout)
 
     def files_for(self, window: Window) -> list[Path]:
-        """The committed files a question over ``window`` reads, in partition order.
+        """The committed transaction files a question over ``window`` reads, in partition order.
 
         Partitions are UTC dates of ``created_at``, so only the partitions from the
-        window's first to its last UTC date can hold a row of it.
+        window's first to its last UTC date can hold a row of it; whole days with
+        complete rollups are read from :meth:`rollup_files_for` instead.
+        """
+        return self.plan(window, tables=(SPEND_BY_USER_DAY,)).transactions
+
+    def rollup_files_for(self, window: Window, table: str = SPEND_BY_USER_DAY) -> list[Path]:
+        """The committed rollup files of ``table`` a question over ``window`` reads."""
+        return self.plan(window, tables=(table,)).rollups[table]
+
+    def plan(self, window: Window, tables: tuple[str, ...] = ()) -> ReadPlan:
+        """The files a question over ``window`` reads, using the rollup ``tables`` it can.
+
+        With no ``tables`` every partition of the window is read from its transactions.
         """
         dates = window.utc_dates()
         if dates is None:
-            return []
-        return self.snapshot().paths(*dates)
+            return ReadPlan([], {table: [] for table in tables})
+        snapshot = self.snapshot()
+        whole = whole_utc_days(window) if tables else None
+
+        def from_rollups(day: date) -> bool:
+            return whole is not None and whole[0] <= day <= whole[1] and snapshot.has_rollups(day)
+
+        transactions = [
+            snapshot.layout.resolve(entry.path)
+            for entry in snapshot.files
+            if dates[0] <= (day := date.fromisoformat(entry.date)) <= dates[1]
+            and not from_rollups(day)
+        ]
+        rollups = {
+            table: [
+                snapshot.layout.resolve(entry.path)
+                for entry in snapshot.rollups
+                if entry.table == table and from_rollups(date.fromisoformat(entry.date))
+            ]
+            for table in tables
+        }
+        return ReadPlan(transactions, rollups)
 
     @abstractmethod
     def explain(self, window: Window) -> str:
         """The engine's own plan of ``spend_by_user`` over ``window``, naming the files read."""
 
-    def _read(self, question: str, window: Window, run: Callable[[list[Path]], T], empty: T) -> T:
+    def _read(
+        self,
+        question: str,
+        window: Window,
+        run: Callable[[ReadPlan], T],
+        empty: T,
+        tables: tuple[str, ...] = (),
+    ) -> T:
         """``run`` over the window's committed files, or ``empty`` when there are none.
 
+        ``tables`` are the rollup tables the question can use for whole UTC days.
         A compaction may land and delete files between listing them and reading
         them; the question is then asked again over the new commit's files.
         """
         for attempt in range(1, _ATTEMPTS + 1):
-            files = self.files_for(window)
+            plan = self.plan(window, tables)
+            files = plan.files
             if not files:
                 return empty
             try:
                 with self._timed(question, files):
-                    return run(files)
+                    return run(plan)
             except QueryError:
                 if attempt == _ATTEMPTS or all(path.exists() for path in files):
                     raise

@@ -7,6 +7,12 @@ parameter. DuckDB pushes the ``created_at`` filter into the Parquet scan, so
 row groups outside the window are skipped too, and reads only the columns a
 question names. ``SUM`` of ``DECIMAL(18,4)`` is ``DECIMAL(38,4)``: exact.
 
+When the window has whole UTC days with rollups, a question is instead one
+statement over the union of two parts: the transaction files of the other
+days, grouped as above, and the rollup files of those whole days
+(``read_parquet($user_days)``, ``read_parquet($model_days)``); the outer query
+sums the parts per key and orders as before.
+
 Text ties sort in DuckDB's default binary collation: UTF-8 byte order, which is
 code point order, as DESIGN.md asks.
 """
@@ -14,16 +20,16 @@ code point order, as DESIGN.md asks.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ducto_olap.engines.base import LakeAnalytics, logger
+from ducto_olap.engines.base import LakeAnalytics, ReadPlan, logger
 from ducto_olap.errors import QueryError, WindowError
-from ducto_olap.lake import LakeLayout
+from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, LakeLayout
 from ducto_olap.models import (
     AggregateStatsRow,
     DailySpendRow,
@@ -114,6 +120,75 @@ SELECT (SELECT sum(total) FROM users) AS total,
 """
 
 
+# The parts of a statement that mixes transaction files and rollups: each gives
+# ``key, total, count`` for one grouping (user, model or UTC day).
+_ROLLUP_PARAMETERS = {SPEND_BY_USER_DAY: "user_days", SPEND_BY_MODEL_DAY: "model_days"}
+_ROLLUP_SCAN = "FROM read_parquet(${files}, hive_partitioning = false)"
+_PARTS = {
+    "user": (
+        f"SELECT user_id AS key, sum(-amount) AS total, count(*) AS count {_SPEND} GROUP BY 1",
+        SPEND_BY_USER_DAY,
+        "SELECT user_id AS key, total_spend AS total, transaction_count AS count {scan}",
+    ),
+    "model": (
+        "SELECT coalesce(model, 'unknown') AS key, sum(-amount) AS total, count(*) AS count "
+        f"{_SPEND} GROUP BY 1",
+        SPEND_BY_MODEL_DAY,
+        "SELECT model AS key, total_spend AS total, transaction_count AS count {scan}",
+    ),
+    "day": (
+        f"SELECT {_UTC_DATE.format(key=_UTC_DAY)} AS key, sum(-amount) AS total, "
+        f"count(*) AS count {_SPEND} GROUP BY 1",
+        SPEND_BY_USER_DAY,
+        "SELECT day AS key, total_spend AS total, transaction_count AS count {scan}",
+    ),
+}
+
+_MIXED_BREAKDOWN = """
+SELECT key, sum(total) AS total, sum(count) AS count
+FROM ({parts}) AS parts
+GROUP BY key
+ORDER BY total DESC, key
+"""
+
+_MIXED_TOP = """
+SELECT key, sum(total) AS total
+FROM ({parts}) AS parts
+GROUP BY key
+ORDER BY total DESC, key
+LIMIT $limit
+"""
+
+_MIXED_DAILY = """
+SELECT strftime(key, '%Y-%m-%d') AS day, sum(total) AS total, sum(count) AS count
+FROM ({parts}) AS parts
+GROUP BY key
+ORDER BY key
+"""
+
+_MIXED_STATS = """
+WITH users AS (SELECT key, sum(total) AS total FROM ({users}) AS parts GROUP BY key),
+models AS (SELECT key, sum(total) AS total FROM ({models}) AS parts GROUP BY key),
+days AS (SELECT DISTINCT key FROM ({days}) AS parts)
+SELECT (SELECT sum(total) FROM users) AS total,
+       (SELECT count(*) FROM users) AS active_users,
+       (SELECT count(*) FROM days) AS days,
+       (SELECT key FROM models ORDER BY total DESC, key LIMIT 1) AS top_model,
+       (SELECT key FROM users ORDER BY total DESC, key LIMIT 1) AS top_user
+"""
+
+
+def mixed_parts(grouping: str, plan: ReadPlan) -> str:
+    """The union of the transaction part and the rollup part of ``grouping`` that ``plan`` has."""
+    transactions, table, rollups = _PARTS[grouping]
+    selects = []
+    if plan.transactions:
+        selects.append(transactions)
+    if plan.rollups.get(table):
+        selects.append(rollups.format(scan=_ROLLUP_SCAN.format(files=_ROLLUP_PARAMETERS[table])))
+    return "\nUNION ALL\n".join(selects)
+
+
 def daily_spend_sql(tz: str) -> str:
     """The ``daily_spend`` statement for day buckets in ``tz`` (bound as ``$tz`` if not UTC)."""
     day, date = (_UTC_DAY, _UTC_DATE) if tz == "UTC" else (_ZONE_DAY, _ZONE_DATE)
@@ -157,30 +232,39 @@ class DuckDBAnalytics(LakeAnalytics):
 
     def explain(self, window: Window) -> str:
         """DuckDB's analyzed plan of ``spend_by_user`` over ``window`` (names the files read)."""
-        files = self.files_for(window)
-        if not files:
+        plan = self.plan(window, _USERS)
+        if not plan.files:
             return ""
-        rows = self._run("EXPLAIN ANALYZE " + SPEND_BY_USER, files, window)
+        rows = self._run("EXPLAIN ANALYZE " + _spend_by_user_sql(plan), plan, window)
         return "\n".join(str(row[1]) for row in rows)
 
     def _spend_by_user(self, window: Window) -> list[SpendByUserRow]:
-        rows = self._ask("spend_by_user", SPEND_BY_USER, window)
+        rows = self._ask("spend_by_user", _spend_by_user_sql, window, _USERS)
         return [SpendByUserRow(user, scale4(total), count) for user, total, count in rows]
 
     def _spend_by_model(self, window: Window) -> list[SpendByModelRow]:
-        rows = self._ask("spend_by_model", SPEND_BY_MODEL, window)
+        rows = self._ask("spend_by_model", _spend_by_model_sql, window, _MODELS)
         return [SpendByModelRow(model, scale4(total), count) for model, total, count in rows]
 
     def _top_users(self, window: Window, limit: int) -> list[TopUserRow]:
-        rows = self._ask("top_users", TOP_USERS, window, limit=limit)
+        rows = self._ask("top_users", _top_users_sql, window, _USERS, limit=limit)
         return [TopUserRow(user, scale4(total)) for user, total in rows]
 
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]:
-        rows = self._ask("daily_spend", daily_spend_sql(tz), window, **self._zone(tz))
+        if tz == "UTC":
+            rows = self._ask("daily_spend", _utc_daily_spend_sql, window, _USERS)
+        else:
+            rows = self._ask(
+                "daily_spend", lambda _: daily_spend_sql(tz), window, (), **self._zone(tz)
+            )
         return [DailySpendRow(day, scale4(total), count) for day, total, count in rows]
 
     def _aggregate_stats(self, window: Window, tz: str) -> AggregateStatsRow:
-        rows = self._ask("aggregate_stats", aggregate_stats_sql(tz), window, **self._zone(tz))
+        if tz == "UTC":
+            rows = self._ask("aggregate_stats", _utc_stats_sql, window, (*_USERS, *_MODELS))
+        else:
+            statement = aggregate_stats_sql(tz)
+            rows = self._ask("aggregate_stats", lambda _: statement, window, (), **self._zone(tz))
         if not rows or not rows[0][1]:
             return empty_stats()
 
@@ -188,13 +272,31 @@ class DuckDBAnalytics(LakeAnalytics):
         total = scale4(total)
         return AggregateStatsRow(total, users, average_daily(total, days), top_model, top_user)
 
-    def _ask(self, question: str, statement: str, window: Window, **extra: object) -> list[Any]:
+    def _ask(
+        self,
+        question: str,
+        statement: Callable[[ReadPlan], str],
+        window: Window,
+        tables: tuple[str, ...],
+        **extra: object,
+    ) -> list[Any]:
         return self._read(
-            question, window, lambda files: self._run(statement, files, window, **extra), []
+            question,
+            window,
+            lambda plan: self._run(statement(plan), plan, window, **extra),
+            [],
+            tables,
         )
 
-    def _run(self, statement: str, files: list[Path], window: Window, **extra: object) -> list[Any]:
-        params = {"files": [str(path) for path in files], "start": window.start, "end": window.end}
+    def _run(self, statement: str, plan: ReadPlan, window: Window, **extra: object) -> list[Any]:
+        # Only the parameters the statement names: DuckDB refuses extra ones.
+        params: dict[str, object] = {}
+        if plan.transactions:
+            params["files"] = [str(path) for path in plan.transactions]
+            params.update(start=window.start, end=window.end)
+        for table, paths in plan.rollups.items():
+            if paths:
+                params[_ROLLUP_PARAMETERS[table]] = [str(path) for path in paths]
         params.update(extra)
         logger.debug("duckdb: %s params=%r", " ".join(statement.split()), params)
         with self._cursor() as cursor:
@@ -237,3 +339,41 @@ class DuckDBAnalytics(LakeAnalytics):
                 f"'UTC' or 'America/New_York', or the polars engine"
             )
         return {"tz": tz}
+
+
+_USERS = (SPEND_BY_USER_DAY,)
+_MODELS = (SPEND_BY_MODEL_DAY,)
+
+
+def _spend_by_user_sql(plan: ReadPlan) -> str:
+    if not plan.uses_rollups:
+        return SPEND_BY_USER
+    return _MIXED_BREAKDOWN.format(parts=mixed_parts("user", plan))
+
+
+def _spend_by_model_sql(plan: ReadPlan) -> str:
+    if not plan.uses_rollups:
+        return SPEND_BY_MODEL
+    return _MIXED_BREAKDOWN.format(parts=mixed_parts("model", plan))
+
+
+def _top_users_sql(plan: ReadPlan) -> str:
+    if not plan.uses_rollups:
+        return TOP_USERS
+    return _MIXED_TOP.format(parts=mixed_parts("user", plan))
+
+
+def _utc_daily_spend_sql(plan: ReadPlan) -> str:
+    if not plan.uses_rollups:
+        return daily_spend_sql("UTC")
+    return _MIXED_DAILY.format(parts=mixed_parts("day", plan))
+
+
+def _utc_stats_sql(plan: ReadPlan) -> str:
+    if not plan.uses_rollups:
+        return aggregate_stats_sql("UTC")
+    return _MIXED_STATS.format(
+        users=mixed_parts("user", plan),
+        models=mixed_parts("model", plan),
+        days=mixed_parts("day", plan),
+    )

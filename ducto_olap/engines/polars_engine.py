@@ -7,6 +7,10 @@ skips row groups outside the window. Window ends and the time zone are
 expression literals, never text. Amounts stay ``Decimal(38, 4)`` through the
 sum: exact.
 
+Whole UTC days with rollups come from the rollup files instead: their
+``key, total, count`` rows are concatenated with the transaction files' groups
+of the other days and summed per key before the sort.
+
 String sorts compare UTF-8 bytes, which is code point order, as DESIGN.md asks.
 """
 
@@ -19,9 +23,9 @@ from typing import Any
 
 import polars as pl
 
-from ducto_olap.engines.base import LakeAnalytics
+from ducto_olap.engines.base import LakeAnalytics, ReadPlan
 from ducto_olap.errors import QueryError, WindowError
-from ducto_olap.lake import LakeLayout
+from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, LakeLayout
 from ducto_olap.models import (
     AggregateStatsRow,
     DailySpendRow,
@@ -34,6 +38,9 @@ from ducto_olap.questions import UNKNOWN_MODEL, empty_stats
 from ducto_olap.window import Window
 
 _SPEND = pl.col("spend")
+_SUM = pl.Decimal(38, 4)
+_USERS = (SPEND_BY_USER_DAY,)
+_MODELS = (SPEND_BY_MODEL_DAY,)
 
 
 class PolarsAnalytics(LakeAnalytics):
@@ -59,56 +66,77 @@ class PolarsAnalytics(LakeAnalytics):
 
     def explain(self, window: Window) -> str:
         """Polars' optimized plan of ``spend_by_user`` over ``window`` (names the files read)."""
-        files = self.files_for(window)
-        if not files:
+        plan = self.plan(window, _USERS)
+        if not plan.files:
             return ""
-        return self._by_key(self._spend(files, window), pl.col("user_id")).explain()
+        return self._sorted(self._users(plan, window)).explain()
 
     def _spend_by_user(self, window: Window) -> list[SpendByUserRow]:
-        rows = self._ask("spend_by_user", window, lambda spend: self._by_key(spend, "user_id"))
+        rows = self._ask(
+            "spend_by_user", window, _USERS, lambda plan: self._sorted(self._users(plan, window))
+        )
         return [SpendByUserRow(user, scale4(total), count) for user, total, count in rows]
 
     def _spend_by_model(self, window: Window) -> list[SpendByModelRow]:
-        rows = self._ask("spend_by_model", window, lambda spend: self._by_key(spend, _model()))
+        rows = self._ask(
+            "spend_by_model", window, _MODELS, lambda plan: self._sorted(self._models(plan, window))
+        )
         return [SpendByModelRow(model, scale4(total), count) for model, total, count in rows]
 
     def _top_users(self, window: Window, limit: int) -> list[TopUserRow]:
         rows = self._ask(
-            "top_users", window, lambda spend: self._by_key(spend, "user_id").head(limit)
+            "top_users",
+            window,
+            _USERS,
+            lambda plan: self._sorted(self._users(plan, window)).head(limit),
         )
         return [TopUserRow(user, scale4(total)) for user, total, _ in rows]
 
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]:
         day = _day(self._check_zone(tz))
+        # Rollups are UTC days; another zone's days cut across them.
+        tables = _USERS if tz == "UTC" else ()
         rows = self._ask(
             "daily_spend",
             window,
-            lambda spend: (
-                spend.group_by(day.alias("key"))
-                .agg(_SPEND.sum().alias("total"), pl.len().alias("count"))
-                .sort("key")
-            ),
+            tables,
+            lambda plan: self._totals(plan, window, day, SPEND_BY_USER_DAY, "day").sort("key"),
         )
         return [DailySpendRow(key.isoformat(), scale4(total), count) for key, total, count in rows]
 
     def _aggregate_stats(self, window: Window, tz: str) -> AggregateStatsRow:
         day = _day(self._check_zone(tz))
 
-        def run(files: list[Path]) -> list[pl.DataFrame]:
+        def run(plan: ReadPlan) -> list[pl.DataFrame]:
+            if plan.uses_rollups:
+                users = self._sorted(self._users(plan, window))
+                models = self._sorted(self._models(plan, window))
+                days = self._totals(plan, window, day, SPEND_BY_USER_DAY, "day")
+                return self._collect_all(
+                    [
+                        users.select(
+                            pl.col("total").sum(), pl.len().alias("users"), pl.first("key")
+                        ),
+                        models.head(1).select("key"),
+                        days.select(pl.len()),
+                    ]
+                )
+
             # One scan feeds the three groupings: collect_all shares the common subplan.
-            spend = self._spend(files, window).with_columns(
+            spend = self._spend(plan.transactions, window).with_columns(
                 day.alias("day"), _model().alias("model")
             )
-            users = self._by_key(spend, "user_id")
+            by_user = self._by_key(spend, "user_id")
             return self._collect_all(
                 [
-                    users.select(pl.col("total").sum(), pl.len().alias("users"), pl.first("key")),
+                    by_user.select(pl.col("total").sum(), pl.len().alias("users"), pl.first("key")),
                     self._by_key(spend, "model").head(1).select("key"),
                     spend.select(pl.col("day").n_unique()),
                 ]
             )
 
-        frames: list[pl.DataFrame] = self._read("aggregate_stats", window, run, [])
+        tables = (*_USERS, *_MODELS) if tz == "UTC" else ()
+        frames: list[pl.DataFrame] = self._read("aggregate_stats", window, run, [], tables)
         if not frames:
             return empty_stats()
         user_stats, top_model, days = frames
@@ -124,14 +152,54 @@ class PolarsAnalytics(LakeAnalytics):
             top_user=top_user,
         )
 
-    def _ask(self, question: str, window: Window, build: Any) -> list[tuple[Any, ...]]:
+    def _ask(
+        self, question: str, window: Window, tables: tuple[str, ...], build: Any
+    ) -> list[tuple[Any, ...]]:
         frames: list[pl.DataFrame] = self._read(
-            question,
-            window,
-            lambda files: self._collect_all([build(self._spend(files, window))]),
-            [],
+            question, window, lambda plan: self._collect_all([build(plan)]), [], tables
         )
         return frames[0].rows() if frames else []
+
+    def _users(self, plan: ReadPlan, window: Window) -> pl.LazyFrame:
+        return self._totals(plan, window, pl.col("user_id"), SPEND_BY_USER_DAY, "user_id")
+
+    def _models(self, plan: ReadPlan, window: Window) -> pl.LazyFrame:
+        return self._totals(plan, window, _model(), SPEND_BY_MODEL_DAY, "model")
+
+    def _totals(
+        self, plan: ReadPlan, window: Window, key: pl.Expr, table: str, column: str
+    ) -> pl.LazyFrame:
+        """``key, total, count`` of the plan: transactions grouped by ``key``, plus the
+        rollup ``table`` grouped by its ``column`` (unsorted)."""
+        rollups = plan.rollups.get(table)
+        grouped: pl.LazyFrame | None = None
+        if plan.transactions:
+            grouped = (
+                self._spend(plan.transactions, window)
+                .group_by(key.alias("key"))
+                .agg(_SPEND.sum().alias("total"), pl.len().alias("count"))
+            )
+        if not rollups:
+            assert grouped is not None, "a plan without rollups has transaction files"
+            return grouped
+
+        parts = [
+            pl.scan_parquet(rollups, hive_partitioning=False).select(
+                pl.col(column).alias("key"),
+                pl.col("total_spend").cast(_SUM).alias("total"),
+                pl.col("transaction_count").alias("count"),
+            )
+        ]
+        if grouped is not None:
+            parts.append(
+                grouped.with_columns(pl.col("total").cast(_SUM), pl.col("count").cast(pl.Int64))
+            )
+        return pl.concat(parts).group_by("key").agg(pl.col("total").sum(), pl.col("count").sum())
+
+    @staticmethod
+    def _sorted(totals: pl.LazyFrame) -> pl.LazyFrame:
+        """Spend desc, then key asc (code point order)."""
+        return totals.sort(["total", "key"], descending=[True, False])
 
     def _spend(self, files: list[Path], window: Window) -> pl.LazyFrame:
         """The window's spend rows: ``user_id``, ``model``, ``created_at`` and ``spend``."""

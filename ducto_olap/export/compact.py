@@ -7,6 +7,11 @@ files into one (rows in the same order: file by file as committed) and lands a
 covers no new ledger range (``xid_from == xid_to == cursor``), so no answer
 changes. The replaced files are deleted after the commit lands; a crash before
 that leaves them for the next writer's cleanup.
+
+The rollups of a compacted partition are re-aggregated from the rows being
+rewritten (the writer counts them as it writes) and replace the partition's
+rollup files in the same commit: one rollup file per table and date after it,
+and a date exported before rollups existed gains them.
 """
 
 from __future__ import annotations
@@ -24,14 +29,17 @@ from ducto_olap.errors import DuctoError, ExportError, LakeError
 from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import CommitRecord, FileEntry, file_entries, write_commit
-from ducto_olap.lake.layout import LAKE_SCHEMA, LakeLayout
+from ducto_olap.lake.layout import LAKE_SCHEMA, TRANSACTIONS, LakeLayout
 
 logger = logging.getLogger("ducto_olap.export")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CompactResult:
-    """What one compaction did; ``commit_id`` is None when no partition had two files."""
+    """What one compaction did; ``commit_id`` is None when no partition had two files.
+
+    ``files_removed`` and ``files_added`` count transaction files (rollups not included).
+    """
 
     commit_id: int | None
     partitions: int
@@ -116,8 +124,11 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         raise
 
     paths = writer.publish()
-    removed = tuple(entry.path for entries in groups.values() for entry in entries)
-    rows = sum(entry.rows for entry in staged)
+    replaced = tuple(entry.path for entries in groups.values() for entry in entries)
+    old_rollups = tuple(entry.path for entry in snapshot.rollups if entry.date in groups)
+    removed = replaced + old_rollups
+    rows = sum(entry.rows for entry in staged if entry.table == TRANSACTIONS)
+    added = sum(1 for entry in staged if entry.table == TRANSACTIONS)
     record = CommitRecord(
         commit_id=commit_id,
         kind="compact",
@@ -128,6 +139,7 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         added=tuple(file_entries(layout, paths, (entry.rows for entry in staged))),
         removed=removed,
         max_id=snapshot.last_commit.max_id,
+        rollups=True,
     )
     write_commit(layout, record)
     refresh_shell_script(layout)
@@ -136,7 +148,7 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         layout.resolve(relative).unlink(missing_ok=True)
     shutil.rmtree(writer.staging_root, ignore_errors=True)
     seconds = time.perf_counter() - started
-    return CompactResult(commit_id, len(groups), len(removed), len(paths), rows, seconds)
+    return CompactResult(commit_id, len(groups), len(replaced), added, rows, seconds)
 
 
 def _commit_order(entries: list[FileEntry]) -> list[FileEntry]:

@@ -4,8 +4,9 @@ A run, under an exclusive lock on ``_ducto/export.lock``:
 
 1. removes leftovers of a crashed run (staging files, partition files no commit names);
 2. opens a read-only snapshot and reads its horizon ``H`` (see :mod:`.reader`);
-3. streams the rows with ``cursor <= write_xid < H`` into staged Parquet files;
-4. renames them into their partitions and lands the commit record ``[cursor, H)``.
+3. streams the rows with ``cursor <= write_xid < H`` into staged Parquet files,
+   and their daily spend rollups into staged files of their own;
+4. renames them all into their partitions and lands the commit record ``[cursor, H)``.
 
 Until step 4's record exists the commit does not count, so a crash anywhere
 leaves readers on the previous commit and the next run starts over from the
@@ -30,7 +31,7 @@ from ducto_olap.export.reader import LedgerReader
 from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import CommitRecord, LakeSnapshot, file_entries, write_commit
-from ducto_olap.lake.layout import LakeLayout
+from ducto_olap.lake.layout import TRANSACTIONS, LakeLayout
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -163,7 +164,8 @@ class Exporter:
                 raise
             lag = reader.lag_rows()
 
-        rows = sum(entry.rows for entry in staged)
+        rows = sum(entry.rows for entry in staged if entry.table == TRANSACTIONS)
+        files = sum(1 for entry in staged if entry.table == TRANSACTIONS)
         if rows == 0:
             return ExportResult(None, 0, 0, cursor, horizon, lag, _since(started), self.layout.root)
         self._fault("after_staging")
@@ -180,6 +182,7 @@ class Exporter:
             added=tuple(file_entries(self.layout, paths, (entry.rows for entry in staged))),
             max_id=max_id,
             horizon_lag_rows=lag,
+            rollups=True,
         )
         write_commit(self.layout, record)
         refresh_shell_script(self.layout)
@@ -187,9 +190,7 @@ class Exporter:
 
         shutil.rmtree(writer.staging_root, ignore_errors=True)
         seconds = _since(started)
-        return ExportResult(
-            commit_id, rows, len(paths), cursor, horizon, lag, seconds, self.layout.root
-        )
+        return ExportResult(commit_id, rows, files, cursor, horizon, lag, seconds, self.layout.root)
 
     def _stream(
         self, reader: LedgerReader, writer: PartitionWriter, cursor: int, horizon: int

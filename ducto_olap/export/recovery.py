@@ -1,7 +1,7 @@
 """What every writer of a lake does first: take the lock, then clear a crashed run's leftovers.
 
 Only commit records say which files count, so anything else under
-``transactions/`` or ``_ducto/staging/`` is debris of a run that stopped before
+``transactions/``, ``rollups/`` or ``_ducto/staging/`` is debris of a run that stopped before
 its record landed (or of a compaction that stopped before deleting the files
 it replaced). Removing it needs the lock: an unlocked cleanup could delete the
 staged files of a run that is still going.
@@ -52,7 +52,7 @@ def lake_lock(layout: LakeLayout) -> Iterator[None]:
 def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
     """Delete staging files and partition files no commit names; returns the snapshot."""
     snapshot = read_snapshot(layout, must_exist=False)
-    committed = {layout.resolve(entry.path) for entry in snapshot.files}
+    committed = {layout.resolve(entry.path) for entry in snapshot.entries}
 
     removed = 0
     if layout.staging_dir.exists():
@@ -63,12 +63,17 @@ def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
                 child.unlink()
             removed += 1
 
-    if layout.transactions_dir.is_dir():
-        for path in layout.transactions_dir.rglob("*"):
+    tables = [layout.transactions_dir]
+    if layout.rollups_dir.is_dir():
+        tables += sorted(path for path in layout.rollups_dir.iterdir() if path.is_dir())
+    for table in tables:
+        if not table.is_dir():
+            continue
+        for path in table.rglob("*"):
             if path.is_file() and path not in committed:
                 path.unlink()
                 removed += 1
-        for folder in sorted(layout.transactions_dir.iterdir()):
+        for folder in sorted(table.iterdir()):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
 

@@ -7,6 +7,11 @@ buffers outgrow it, the largest partition is written out early, so a ledger
 of any size streams through in a few hundred megabytes. :meth:`publish`
 renames the fsynced files into ``transactions/date=YYYY-MM-DD/``; they count
 only once the commit record that names them lands.
+
+Every row written is also counted into the commit's daily spend rollups
+(:mod:`.rollups`); :meth:`finish` writes them as staged files of their own,
+which :meth:`publish` renames with the transaction files, so both land in the
+same commit.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ducto_olap.export.rollups import RollupAccumulator
 from ducto_olap.lake.commit_log import fsync_dir
-from ducto_olap.lake.layout import LAKE_SCHEMA, LakeLayout
+from ducto_olap.lake.layout import LAKE_SCHEMA, ROLLUPS, TRANSACTIONS, LakeLayout
 
 #: Rows per Parquet row group: large enough for fast scans and good compression.
 ROW_GROUP_ROWS = 1 << 20
@@ -56,6 +62,7 @@ class StagedFile:
     staging: Path
     final: Path
     rows: int
+    table: str = TRANSACTIONS
 
 
 def utc_days(batch: pa.RecordBatch) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -169,11 +176,12 @@ class PartitionWriter:
         self._open: OrderedDict[date, _Partition] = OrderedDict()
         self._pins = _Pins()
         self._file_number = 0
+        self._rollups = RollupAccumulator()
 
     @property
     def rows(self) -> int:
-        """Rows written or buffered so far."""
-        staged = sum(entry.rows for entry in self.staged)
+        """Ledger rows written or buffered so far."""
+        staged = sum(entry.rows for entry in self.staged if entry.table == TRANSACTIONS)
         open_rows = sum(part.file_rows + part.pending_rows for part in self._partitions.values())
         return staged + open_rows
 
@@ -202,17 +210,20 @@ class PartitionWriter:
             self._flush(min(self._partitions.values(), key=_oldest_pin))
 
     def finish(self) -> list[StagedFile]:
-        """Write every buffer and close every file; returns the staged files."""
+        """Write every buffer, close every file and write the rollups; returns the staged files."""
         for part in self._partitions.values():
             self._flush(part)
             self._close(part)
         self._partitions.clear()
+        self._write_rollups()
 
         # The files must be durable before a commit names them. fsync waits on the
         # disk, not the CPU, so many at once cost little more than one.
         with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
             list(pool.map(_fsync_file, [entry.staging for entry in self.staged]))
-        return sorted(self.staged, key=lambda entry: entry.final)
+        # In place: publish() renames in this order and returns the paths in it.
+        self.staged.sort(key=lambda entry: entry.final)
+        return list(self.staged)
 
     def abort(self) -> None:
         """Close open files without publishing anything (a failed run)."""
@@ -237,10 +248,13 @@ class PartitionWriter:
             directories.add(entry.final.parent)
             if on_renamed is not None:
                 on_renamed(number)
-        for directory in sorted(directories):
+        # The partition folders, then the table folders that may have gained one.
+        tables = {entry.table for entry in self.staged}
+        parents = [self.layout.table_dir(table) for table in sorted(tables)]
+        if tables - {TRANSACTIONS}:
+            parents.append(self.layout.rollups_dir)
+        for directory in [*sorted(directories), *parents]:
             fsync_dir(directory)
-        if directories:
-            fsync_dir(self.layout.transactions_dir)
         return [entry.final for entry in self.staged]
 
     def _flush(self, part: _Partition) -> None:
@@ -250,6 +264,7 @@ class PartitionWriter:
         for key in part.pins:
             self._pins.release(key)
         part.pending, part.pins, part.pending_rows = [], [], 0
+        self._rollups.add(part.day, table)
 
         offset = 0
         while offset < table.num_rows:
@@ -270,21 +285,34 @@ class PartitionWriter:
             _, oldest = self._open.popitem(last=False)
             self._close(oldest)
 
-        self._file_number += 1
-        name = f"{self.commit_id:010d}-{self._file_number:05d}-{self.kind}.parquet"
         folder = self.staging_root / f"date={part.day.isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
-        part.path = folder / name
+        part.path = folder / self._file_name()
+        # Amounts as INT64-backed DECIMAL(18,4): standard Parquet, and cheaper to
+        # filter than fixed-length byte arrays.
         part.writer = pq.ParquetWriter(
             part.path,
             LAKE_SCHEMA,
             compression=self.compression,
             use_dictionary=_DICTIONARY_COLUMNS,
             write_statistics=_STATISTICS_COLUMNS,
+            store_decimal_as_integer=True,
         )
         part.file_rows = 0
         self._open[part.day] = part
         return part.writer
+
+    def _file_name(self) -> str:
+        self._file_number += 1
+        return f"{self.commit_id:010d}-{self._file_number:05d}-{self.kind}.parquet"
+
+    def _write_rollups(self) -> None:
+        for day, table_name, rollup in self._rollups.tables():
+            final = self.layout.partition_dir(day, table_name) / self._file_name()
+            staging = self.staging_root / ROLLUPS / table_name / final.parent.name / final.name
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(rollup, staging, compression=self.compression)
+            self.staged.append(StagedFile(staging, final, rollup.num_rows, table_name))
 
     def _close(self, part: _Partition) -> None:
         if part.writer is None or part.path is None:

@@ -7,11 +7,24 @@ from ducto_olap.lake.commit_log import (
     read_snapshot,
     write_commit,
 )
-from ducto_olap.lake.layout import LAKE_SCHEMA, SCHEMA_VERSION, LakeLayout, partition_date
+from ducto_olap.lake.layout import (
+    LAKE_SCHEMA,
+    ROLLUP_SCHEMAS,
+    SCHEMA_VERSION,
+    SPEND_BY_MODEL_DAY,
+    SPEND_BY_USER_DAY,
+    TRANSACTIONS,
+    LakeLayout,
+    partition_date,
+)
 
 __all__ = [
     "LAKE_SCHEMA",
+    "ROLLUP_SCHEMAS",
     "SCHEMA_VERSION",
+    "SPEND_BY_MODEL_DAY",
+    "SPEND_BY_USER_DAY",
+    "TRANSACTIONS",
     "CommitRecord",
     "FileEntry",
     "LakeLayout",

@@ -5,8 +5,14 @@ A commit is one landed export (or compaction). Its record is a JSON file
 so a reader sees a commit whole or not at all, and two writers can never both
 land the same commit id. The set of committed files is the replay of all
 records in id order: each adds files and may remove files (compaction).
-Anything in ``transactions/`` that no record names is a leftover of a crashed
-run: readers ignore it and the next export removes it.
+Anything in ``transactions/`` or ``rollups/`` that no record names is a
+leftover of a crashed run: readers ignore it and the next export removes it.
+
+A commit with ``rollups=True`` wrote the rollups of every transaction file it
+added (a date without spend gets no rollup file). A date's rollups are
+complete when each of its transaction files came from such a commit; a date
+with a file of an older commit (written before rollups existed) is answered
+from its transaction files.
 """
 
 from __future__ import annotations
@@ -21,19 +27,26 @@ from pathlib import Path
 from typing import Any
 
 from ducto_olap.errors import LakeError
-from ducto_olap.lake.layout import SCHEMA_VERSION, LakeLayout, partition_date
+from ducto_olap.lake.layout import (
+    SCHEMA_VERSION,
+    TRANSACTIONS,
+    LakeLayout,
+    partition_date,
+    table_of,
+)
 
 _RECORD_WIDTH = 10
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One committed Parquet file: its path relative to the lake root, partition and size."""
+    """One committed Parquet file: path relative to the lake root, partition, size, table."""
 
     path: str
     date: str
     rows: int
     bytes: int
+    table: str = TRANSACTIONS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,6 +69,7 @@ class CommitRecord:
     max_id: int | None = None
     horizon_lag_rows: int = 0
     schema_version: int = SCHEMA_VERSION
+    rollups: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -74,11 +88,17 @@ class CommitRecord:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LakeSnapshot:
-    """The state of a lake as of its last commit."""
+    """The state of a lake as of its last commit.
+
+    ``files`` are the committed transaction files, ``rollups`` the committed rollup
+    files, ``rollup_dates`` the ISO dates whose rollups cover all their transactions.
+    """
 
     layout: LakeLayout
     commits: tuple[CommitRecord, ...]
     files: tuple[FileEntry, ...]
+    rollups: tuple[FileEntry, ...] = ()
+    rollup_dates: frozenset[str] = frozenset()
 
     @property
     def last_commit(self) -> CommitRecord | None:
@@ -91,16 +111,30 @@ class LakeSnapshot:
 
     @property
     def rows(self) -> int:
+        """Ledger rows in the committed transaction files."""
         return sum(entry.rows for entry in self.files)
 
-    def paths(self, first: date | None = None, last: date | None = None) -> list[Path]:
-        """Absolute paths of the committed files whose partition is in ``[first, last]``."""
+    @property
+    def entries(self) -> tuple[FileEntry, ...]:
+        """Every committed file: transactions and rollups."""
+        return self.files + self.rollups
+
+    def paths(
+        self, first: date | None = None, last: date | None = None, table: str = TRANSACTIONS
+    ) -> list[Path]:
+        """Absolute paths of the committed ``table`` files with partition in ``[first, last]``."""
         selected = []
-        for entry in self.files:
+        for entry in self.files if table == TRANSACTIONS else self.rollups:
+            if entry.table != table:
+                continue
             day = date.fromisoformat(entry.date)
             if (first is None or day >= first) and (last is None or day <= last):
                 selected.append(self.layout.resolve(entry.path))
         return selected
+
+    def has_rollups(self, day: date) -> bool:
+        """Whether ``day``'s rollups cover every committed transaction of that date."""
+        return day.isoformat() in self.rollup_dates
 
 
 def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> LakeSnapshot:
@@ -118,6 +152,8 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
 
     commits = tuple(_read_records(layout))
     files: dict[str, FileEntry] = {}
+    # The transaction files whose commit wrote no rollups for them.
+    without_rollups: set[str] = set()
     for commit in commits:
         for removed in commit.removed:
             if files.pop(removed, None) is None:
@@ -125,11 +161,18 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
                     f"commit {commit.commit_id} of {layout.root} removes {removed}, "
                     f"which no earlier commit added; the commit log is damaged"
                 )
+            without_rollups.discard(removed)
         for entry in commit.added:
             files[entry.path] = entry
+            if entry.table == TRANSACTIONS and not commit.rollups:
+                without_rollups.add(entry.path)
 
     ordered = sorted(files.values(), key=lambda entry: (entry.date, entry.path))
-    return LakeSnapshot(layout, commits, tuple(ordered))
+    transactions = tuple(entry for entry in ordered if entry.table == TRANSACTIONS)
+    rollups = tuple(entry for entry in ordered if entry.table != TRANSACTIONS)
+    partial = {files[path].date for path in without_rollups}
+    covered = frozenset(entry.date for entry in transactions if entry.date not in partial)
+    return LakeSnapshot(layout, commits, transactions, rollups, covered)
 
 
 def write_commit(layout: LakeLayout, record: CommitRecord) -> Path:
@@ -182,6 +225,7 @@ def file_entries(layout: LakeLayout, paths: Iterable[Path], rows: Iterable[int])
                 date=partition_date(relative).isoformat(),
                 rows=count,
                 bytes=path.stat().st_size,
+                table=table_of(relative),
             )
         )
     return entries

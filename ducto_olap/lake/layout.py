@@ -3,12 +3,20 @@
 ::
 
     <lake>/transactions/date=YYYY-MM-DD/<commit>-<n>-<tag>.parquet
+    <lake>/rollups/spend_by_user_day/date=YYYY-MM-DD/<commit>-<n>-<tag>.parquet
+    <lake>/rollups/spend_by_model_day/date=YYYY-MM-DD/<commit>-<n>-<tag>.parquet
     <lake>/_ducto/commits/<commit_id>.json    one record per landed commit
     <lake>/_ducto/staging/                    files being written, not yet renamed
     <lake>/_ducto/shell.sql                   init script for DuckDB shells
 
 The ``date`` partition is the UTC date of ``created_at``. It is not stored
-inside the files: engines read it from the path (Hive partitioning).
+inside the transaction files: engines read it from the path (Hive partitioning).
+
+The rollups are the spend rows (``type = 'usage' AND amount < 0``) of the
+transaction files of the same commit, summed per UTC day and user (or model).
+A commit that writes them lists them next to its transaction files, so they
+land, or not, together; a date may hold one rollup file per commit, and readers
+sum them.
 """
 
 from __future__ import annotations
@@ -18,9 +26,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+#: 2: commits may add rollup files (``FileEntry.table``); a version 1 reader
+#: would take them for transactions, so it must refuse such a lake.
+SCHEMA_VERSION = 2
 
 TRANSACTIONS = "transactions"
+ROLLUPS = "rollups"
+SPEND_BY_USER_DAY = "spend_by_user_day"
+SPEND_BY_MODEL_DAY = "spend_by_model_day"
 META = "_ducto"
 PARTITION_KEY = "date"
 
@@ -43,6 +56,31 @@ LAKE_SCHEMA = pa.schema(
 )
 
 
+_SPEND_TOTALS = [
+    pa.field("total_spend", pa.decimal128(38, 4), nullable=False),
+    pa.field("transaction_count", pa.int64(), nullable=False),
+]
+
+#: The rollup tables: spend per UTC day and user, per UTC day and model (a null
+#: or missing model is ``'unknown'``). Sums are exact ``decimal128(38, 4)``.
+ROLLUP_SCHEMAS = {
+    SPEND_BY_USER_DAY: pa.schema(
+        [
+            pa.field("day", pa.date32(), nullable=False),
+            pa.field("user_id", pa.string(), nullable=False),
+            *_SPEND_TOTALS,
+        ]
+    ),
+    SPEND_BY_MODEL_DAY: pa.schema(
+        [
+            pa.field("day", pa.date32(), nullable=False),
+            pa.field("model", pa.string(), nullable=False),
+            *_SPEND_TOTALS,
+        ]
+    ),
+}
+
+
 class LakeLayout:
     """The paths of one lake folder; creates nothing by itself."""
 
@@ -52,6 +90,14 @@ class LakeLayout:
     @property
     def transactions_dir(self) -> Path:
         return self.root / TRANSACTIONS
+
+    @property
+    def rollups_dir(self) -> Path:
+        return self.root / ROLLUPS
+
+    def table_dir(self, table: str) -> Path:
+        """The folder of a table: ``transactions/`` or ``rollups/<name>/``."""
+        return self.transactions_dir if table == TRANSACTIONS else self.rollups_dir / table
 
     @property
     def meta_dir(self) -> Path:
@@ -69,8 +115,8 @@ class LakeLayout:
     def shell_script(self) -> Path:
         return self.meta_dir / "shell.sql"
 
-    def partition_dir(self, day: date) -> Path:
-        return self.transactions_dir / f"{PARTITION_KEY}={day.isoformat()}"
+    def partition_dir(self, day: date, table: str = TRANSACTIONS) -> Path:
+        return self.table_dir(table) / f"{PARTITION_KEY}={day.isoformat()}"
 
     def relative(self, path: Path) -> str:
         """A path inside the lake as the commit log stores it: POSIX, relative to the root."""
@@ -87,3 +133,11 @@ def partition_date(relative_path: str) -> date:
         if key == PARTITION_KEY and value:
             return date.fromisoformat(value)
     raise ValueError(f"{relative_path!r} is not inside a date= partition")
+
+
+def table_of(relative_path: str) -> str:
+    """The table a lake file belongs to, from its path relative to the lake root."""
+    parts = relative_path.split("/")
+    if parts[0] == ROLLUPS and len(parts) > 1:
+        return parts[1]
+    return parts[0]
