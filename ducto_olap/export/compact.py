@@ -10,8 +10,9 @@ that leaves them for the next writer's cleanup.
 
 The rollups of a compacted partition are re-aggregated from the rows being
 rewritten (the writer counts them as it writes) and replace the partition's
-rollup files in the same commit: one rollup file per table and date after it,
-and a date exported before rollups existed gains them.
+rollup files in the same commit: one rollup file per table and date after it.
+A partition exported before rollups existed is rewritten even when it is a
+single file, so it gains them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ logger = logging.getLogger("ducto_olap.export")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CompactResult:
-    """What one compaction did; ``commit_id`` is None when no partition had two files.
+    """What one compaction did; ``commit_id`` is None when no partition needed it.
 
     ``files_removed`` and ``files_added`` count transaction files (rollups not included).
     """
@@ -62,6 +63,8 @@ class CompactResult:
 
 def compact(lake: str | Path | LakeLayout, day: date | None = None) -> CompactResult:
     """Merge the files of every partition (or only ``day``'s) that has more than one.
+
+    Partitions without complete rollups are rewritten with them as well.
 
     Args:
         lake: the lake folder.
@@ -106,7 +109,13 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
     for entry in snapshot.files:
         if day is None or entry.date == day.isoformat():
             groups.setdefault(entry.date, []).append(entry)
-    groups = {key: entries for key, entries in groups.items() if len(entries) > 1}
+    # A partition of one file is rewritten too when its rollups are incomplete (a
+    # lake exported before rollups existed), so one compaction gives it them.
+    groups = {
+        key: entries
+        for key, entries in groups.items()
+        if len(entries) > 1 or key not in snapshot.rollup_dates
+    }
     if not groups or snapshot.last_commit is None:
         return CompactResult(None, 0, 0, 0, 0, time.perf_counter() - started)
 
