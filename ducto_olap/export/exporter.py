@@ -57,7 +57,8 @@ class ExportResult:
 
     ``commit_id`` is None when there were no new rows (nothing was written).
     ``xid_from``/``xid_to`` is the ledger range covered; ``horizon_lag_rows`` counts
-    committed rows at or above the horizon, which the next run picks up.
+    committed rows at or above the horizon, which the next run picks up. ``files``
+    counts transaction files; the commit's rollup files come on top.
     """
 
     commit_id: int | None
