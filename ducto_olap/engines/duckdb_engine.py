@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +48,20 @@ FROM read_parquet($files, hive_partitioning = false)
 WHERE type = 'usage' AND amount < 0 AND created_at >= $start AND created_at < $end
 """
 
+# Per-user answers can have many rows: totals come back as exact decimal text,
+# which Python turns into Decimals about twice as fast as DuckDB's own conversion.
 SPEND_BY_USER = f"""
-SELECT user_id, sum(-amount) AS total, count(*) AS count
+SELECT user_id, CAST(sum(-amount) AS VARCHAR) AS total, count(*) AS count
 {_SPEND}
 GROUP BY user_id
-ORDER BY total DESC, user_id
+ORDER BY sum(-amount) DESC, user_id
 """
 
 TOP_USERS = f"""
-SELECT user_id, sum(-amount) AS total
+SELECT user_id, CAST(sum(-amount) AS VARCHAR) AS total
 {_SPEND}
 GROUP BY user_id
-ORDER BY total DESC, user_id
+ORDER BY sum(-amount) DESC, user_id
 LIMIT $limit
 """
 
@@ -145,17 +148,17 @@ _PARTS = {
 }
 
 _MIXED_BREAKDOWN = """
-SELECT key, sum(total) AS total, sum(count) AS count
+SELECT key, CAST(sum(total) AS VARCHAR) AS total, sum(count) AS count
 FROM ({parts}) AS parts
 GROUP BY key
-ORDER BY total DESC, key
+ORDER BY sum(total) DESC, key
 """
 
 _MIXED_TOP = """
-SELECT key, sum(total) AS total
+SELECT key, CAST(sum(total) AS VARCHAR) AS total
 FROM ({parts}) AS parts
 GROUP BY key
-ORDER BY total DESC, key
+ORDER BY sum(total) DESC, key
 LIMIT $limit
 """
 
@@ -240,15 +243,15 @@ class DuckDBAnalytics(LakeAnalytics):
 
     def _spend_by_user(self, window: Window) -> list[SpendByUserRow]:
         rows = self._ask("spend_by_user", _spend_by_user_sql, window, _USERS)
-        return [SpendByUserRow(user, scale4(total), count) for user, total, count in rows]
+        return [SpendByUserRow(user, Decimal(total), count) for user, total, count in rows]
 
     def _spend_by_model(self, window: Window) -> list[SpendByModelRow]:
         rows = self._ask("spend_by_model", _spend_by_model_sql, window, _MODELS)
-        return [SpendByModelRow(model, scale4(total), count) for model, total, count in rows]
+        return [SpendByModelRow(model, Decimal(total), count) for model, total, count in rows]
 
     def _top_users(self, window: Window, limit: int) -> list[TopUserRow]:
         rows = self._ask("top_users", _top_users_sql, window, _USERS, limit=limit)
-        return [TopUserRow(user, scale4(total)) for user, total in rows]
+        return [TopUserRow(user, Decimal(total)) for user, total in rows]
 
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]:
         if tz == "UTC":
