@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ducto_olap.errors import DatabaseError, DuctoError
+from ducto_olap.errors import ConfigError, DatabaseError, DuctoError
 from ducto_olap.models import CreditMetadata
 from ducto_olap.questions import SpendQuestions
 from ducto_olap.store.postgres import PostgresStore
@@ -59,10 +59,34 @@ def recreate_database(server_dsn: str, name: str = DEMO_DATABASE) -> str:
     return psycopg.conninfo.make_conninfo(server_dsn, dbname=name)
 
 
+# Written into every demo lake, so a later run knows the folder is its own.
+DEMO_MARK = "_ducto/demo-lake"
+
+
 def reset_lake(lake: Path) -> None:
-    """Remove a previous demo lake so the run starts clean."""
+    """Remove a previous demo lake so the run starts clean, and mark the new one.
+
+    Only a folder that does not exist, is empty, or was made by an earlier demo
+    is touched: anything else might be someone's real lake or files.
+
+    Raises:
+        ConfigError: the folder holds something other than a demo lake.
+    """
+    lake = lake.absolute()
+    if Path.cwd().absolute().is_relative_to(lake):
+        raise ConfigError(
+            f"the demo lake {lake} holds the current folder; give --lake a folder of its own"
+        )
     if lake.exists():
+        if not lake.is_dir() or (any(lake.iterdir()) and not (lake / DEMO_MARK).is_file()):
+            raise ConfigError(
+                f"{lake} is not empty and not a demo lake; the demo rebuilds its lake on every "
+                f"run, so give it a new or empty folder with --lake"
+            )
         shutil.rmtree(lake)
+
+    (lake / DEMO_MARK).parent.mkdir(parents=True)
+    (lake / DEMO_MARK).write_text("made by ducto-olap demo; rebuilt on every run\n")
 
 
 def seed(store: PostgresStore, scenario: Scenario, now: datetime | None = None) -> int:
@@ -75,9 +99,11 @@ def seed(store: PostgresStore, scenario: Scenario, now: datetime | None = None) 
     moment = (now or datetime.now(UTC)) - timedelta(minutes=1)
     users = [str(uuid.UUID(int=chance.getrandbits(128), version=4)) for _ in range(scenario.users)]
 
+    # The credits arrive a day before the first spend, so the ledger reads in order.
+    granted = moment - timedelta(days=scenario.days)
     spent = 0
     for user in users:
-        store.add_credits(user, STARTING_CREDITS, type="adjustment", created_at=moment)
+        store.add_credits(user, STARTING_CREDITS, type="adjustment", created_at=granted)
         for day in range(scenario.days):
             amount = chance.randint(100, 2_000)
             model = chance.choice(MODELS)

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ducto_olap.errors import WindowError
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
+# Far above any user count, and within every engine's integer types.
+MAX_LIMIT = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,7 +46,13 @@ def make_window(start: datetime, end: datetime) -> Window:
                 f"for example {name}.replace(tzinfo=timezone.utc)"
             )
 
-    window = Window(start.astimezone(UTC), end.astimezone(UTC))
+    try:
+        window = Window(start.astimezone(UTC), end.astimezone(UTC))
+    except OverflowError:
+        raise WindowError(
+            f"window {start.isoformat()} to {end.isoformat()} reaches outside the years "
+            f"1 to 9999 in UTC; choose dates inside them"
+        ) from None
     if window.start > window.end:
         raise WindowError(f"start {start.isoformat()} is after end {end.isoformat()}; swap them")
     return window
@@ -56,6 +64,8 @@ def check_limit(limit: int) -> int:
         raise WindowError(f"limit must be an int, got {limit!r}")
     if limit < 0:
         raise WindowError(f"limit must be 0 or more, got {limit}")
+    if limit > MAX_LIMIT:
+        raise WindowError(f"limit {limit} is too large; use at most {MAX_LIMIT}")
     return limit
 
 
@@ -86,10 +96,12 @@ def parse_instant(text: str, *, tz: str | None = None, what: str = "time") -> da
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
+        parsed = None
+    if parsed is None or not value:
         raise WindowError(
             f"{what} {text!r} is not an ISO date or datetime; "
             f"use for example 2026-11-01 or 2026-11-01T08:00:00+01:00"
-        ) from None
+        )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed

@@ -165,10 +165,10 @@ def test_top_users_limit_and_tz(lake: Path) -> None:
     ("args", "code", "message"),
     [
         (["query", "spend-by-usr"], 2, "is not one of 'spend-by-user'"),
-        (["query", "daily-spend", "--start", "yesterday"], 1, "error: --start 'yesterday' is not"),
-        (["query", "daily-spend", "--start", "2026-12-05", "--end", "2026-12-01"], 1, "swap them"),
-        (["query", "top-users", "--limit", "-1"], 2, "-1 is not in the range x>=0"),
-        (["query", "daily-spend", "--tz", "Nowhere/Land"], 1, "unknown time zone"),
+        (["query", "daily-spend", "--start", "yesterday"], 2, "error: --start 'yesterday' is not"),
+        (["query", "daily-spend", "--start", "2026-12-05", "--end", "2026-12-01"], 2, "swap them"),
+        (["query", "top-users", "--limit", "-1"], 2, "-1 is not in the range 0<=x<=2147483647"),
+        (["query", "daily-spend", "--tz", "Nowhere/Land"], 2, "unknown time zone"),
         (["query", "spend-by-user", "--engine", "spark"], 2, "'spark' is not one of"),
         (["query", "spend-by-user", "--format", "xml"], 2, "'xml' is not one of"),
     ],
@@ -220,3 +220,62 @@ def test_demo_on_the_embedded_default(tmp_path: Path, monkeypatch: pytest.Monkey
     assert code == 0, err
     assert "identical answers" in err and "daily-spend" in out
     assert (tmp_path / "home" / "demo-lake" / "_ducto").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["query", "spend-by-user", "--start", ""], "--start '' is not an ISO date"),
+        (["query", "top-users", "--limit", "99999999999999"], "0<=x<=2147483647"),
+        (["query", "daily-spend", "--end", "9999-12-31T23:59:59-05:00"], "outside the years"),
+        (["query", "daily-spend", "--tz", "UTC'; DROP TABLE x; --"], "unknown time zone"),
+    ],
+)
+def test_more_bad_input_is_a_usage_error(lake: Path, args: list[str], message: str) -> None:
+    code, _, err = run(*args, "--lake", str(lake))
+    assert code == 2
+    assert message in err
+
+
+def test_dates_without_offset_are_read_in_tz(lake: Path) -> None:
+    # 09:00 UTC on 2026-11-02 is 04:00 in New York; a New York window of that day holds it.
+    _, out, _ = run(
+        "query",
+        "daily-spend",
+        "--tz",
+        "America/New_York",
+        "--lake",
+        str(lake),
+        "--start",
+        "2026-11-02",
+        "--end",
+        "2026-11-03",
+        "--format",
+        "csv",
+    )
+    assert out.splitlines() == ["date,total_spend,transaction_count", "2026-11-02,10.5000,1"]
+
+
+def test_a_password_in_a_malformed_dsn_is_masked() -> None:
+    code, _, err = run(
+        "query", "spend-by-user", "--engine", "postgres", "--dsn", "postgresql://x:secret@[::1"
+    )
+    assert code == 1
+    assert "secret" not in err and "***" in err
+
+
+def test_demo_refuses_a_folder_that_is_not_its_lake(server_dsn: str, tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+
+    code, _, err = run("demo", "--dsn", server_dsn, "--lake", str(precious))
+
+    assert code == 2
+    assert "is not empty and not a demo lake" in err
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_piped_tables_never_fold_amounts(lake: Path) -> None:
+    _, out, _ = run("query", "spend-by-user", "--lake", str(lake), "--start", START, "--end", END)
+    assert any("17.5000" in line and "bob" in line for line in out.splitlines())

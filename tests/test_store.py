@@ -292,3 +292,20 @@ def test_ledger_is_append_only(store: PostgresStore, database_dsn: str) -> None:
 def test_driver_errors_are_wrapped() -> None:
     with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL at .*\\*\\*\\*"):
         PostgresStore("postgresql://someone:secret@127.0.0.1:1/nowhere?connect_timeout=1")
+
+
+def test_balance_beyond_numeric_18_4_is_refused(any_store: PostgresStore | MemoryStore) -> None:
+    any_store.add_credits("rich", "99999999999999.9999")
+    with pytest.raises(InvalidAmount, match="beyond NUMERIC"):
+        any_store.add_credits("rich", 1)
+    assert any_store.get_balance("rich").balance == Decimal("99999999999999.9999")
+
+
+def test_overlong_ids_are_refused(any_store: PostgresStore | MemoryStore) -> None:
+    with pytest.raises(InvalidInput, match="the limit is 1000 bytes"):
+        any_store.add_credits("u" * 1001, 1)
+    hold_user = "ok"
+    any_store.add_credits(hold_user, 5)
+    hold = any_store.reserve_credits(hold_user, 1, "inference")
+    with pytest.raises(InvalidInput, match="idempotency_key is 4000 bytes"):
+        any_store.deduct_credits(hold_user, hold.reservation_id, 1, idempotency_key="é" * 2000)

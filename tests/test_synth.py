@@ -203,5 +203,5 @@ def test_seed_command_refuses_a_bad_end(database_dsn: str) -> None:
     _register()
     result = CliRunner().invoke(cli, ["seed", "--end", "June 1st", "--dsn", database_dsn])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad option value is a usage error
     assert "--end 'June 1st' is not an ISO date" in result.output

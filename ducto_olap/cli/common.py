@@ -15,7 +15,8 @@ from typing import IO, Any, TypeVar
 import click
 
 from ducto_olap.cli.output import FORMATS
-from ducto_olap.errors import DuctoError
+from ducto_olap.errors import ConfigError, DuctoError, WindowError
+from ducto_olap.settings import mask_dsn
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +48,12 @@ class CommandError(click.ClickException):
         click.echo(f"error: {self.format_message()}", file=file or sys.stderr)
 
 
+class UsageError(CommandError):
+    """A bad option value: exit code 2, like click's own usage errors."""
+
+    exit_code = 2
+
+
 def fail(message: str) -> None:
     """Stop the command with exit code 1 and one line on stderr."""
     raise CommandError(message)
@@ -64,17 +71,22 @@ def handle_errors(command: F) -> F:
         except Exception as error:
             if _debug_enabled():
                 raise
-            raise CommandError(one_line(error)) from error
+            # A malformed window, zone or setting is the caller's input: a usage error.
+            kind = UsageError if isinstance(error, WindowError | ConfigError) else CommandError
+            raise kind(one_line(error)) from error
 
     return wrapper  # type: ignore[return-value]
 
 
 def one_line(error: BaseException) -> str:
-    """The first line of an error's message, prefixed with its kind if it is not ours."""
+    """The first line of an error's message, prefixed with its kind if it is not ours.
+
+    Any password in it is masked: libpq quotes a malformed DSN whole.
+    """
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if isinstance(error, DuctoError):
-        return text
-    return f"{type(error).__name__}: {text}"
+    if not isinstance(error, DuctoError):
+        text = f"{type(error).__name__}: {text}"
+    return mask_dsn(text)
 
 
 def _debug_enabled() -> bool:

@@ -55,12 +55,12 @@ def demo_command(
     from ducto_olap.store.postgres import PostgresStore
 
     scenario = demo.Scenario(users=users, days=days, seed=seed)
-    lake_path = click.format_filename(lake) if lake else str(data_home() / "demo-lake")
+    lake_path = str(Path(lake).absolute() if lake else data_home() / "demo-lake")
 
     server, seconds = demo.timed(lambda: resolve_store_dsn(dsn))
-    _say(f"PostgreSQL ready at {mask_dsn(server)} ({seconds:.1f} s)")
-    demo_dsn = demo.recreate_database(server)
     demo.reset_lake(Path(lake_path))
+    demo_dsn = demo.recreate_database(server)
+    _say(f"PostgreSQL at {mask_dsn(server)} ({seconds:.1f} s), demo database {demo.DEMO_DATABASE}")
 
     with PostgresStore(demo_dsn, max_connections=2) as store:
         store.setup()
@@ -92,6 +92,8 @@ def demo_command(
         echo(json.dumps(documents, indent=2, ensure_ascii=False) + "\n")
     else:
         for question, answer in reference.items():
-            echo(render_answer(question, answer, fmt, title=question) + "\n")
+            # CSV has no titles: a comment line names each table.
+            heading = f"# {question}\n" if fmt == "csv" else ""
+            echo(heading + render_answer(question, answer, fmt, title=question) + "\n")
     _say("Polars and Postgres gave identical answers to all five questions.")
     _say(f"Next: ducto-olap query spend-by-model --lake {lake_path}")

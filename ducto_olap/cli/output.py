@@ -73,7 +73,14 @@ def _table(records: list[dict[str, Any]], names: list[str], title: str | None) -
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for name in names:
         numeric = bool(records) and isinstance(records[0][name], int | Decimal)
-        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+        # Amounts and headers never fold: a number split over two lines reads wrong.
+        table.add_column(
+            name,
+            justify="right" if numeric else "left",
+            no_wrap=numeric,
+            overflow="fold",
+            min_width=len(name),
+        )
     for record in records:
         table.add_row(*(_cell(record[name]) for name in names))
 
@@ -95,4 +102,7 @@ def _cell(value: Any) -> str:
 def _width() -> int:
     import shutil
 
+    # Piped output has no width to respect: never fold it.
+    if not sys.stdout.isatty():
+        return 10_000
     return max(80, shutil.get_terminal_size((120, 24)).columns)

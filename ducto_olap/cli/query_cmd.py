@@ -20,7 +20,7 @@ from ducto_olap.models import (
     TopUserRow,
 )
 from ducto_olap.questions import SpendQuestions
-from ducto_olap.window import parse_instant
+from ducto_olap.window import MAX_LIMIT, check_time_zone, parse_instant
 
 QUESTION_ROWS: dict[str, type[Any]] = {
     "spend-by-user": SpendByUserRow,
@@ -53,13 +53,14 @@ def ask(
     return source.aggregate_stats(start, end, tz=tz)
 
 
-def resolve_window(start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    """The window from ``--start``/``--end``; by default the 30 days ending now."""
-    end_at = parse_instant(end, what="--end") if end else datetime.now(UTC)
-    start_at = (
-        parse_instant(start, what="--start") if start else end_at - timedelta(days=DEFAULT_DAYS)
-    )
-    return start_at, end_at
+def resolve_window(
+    start: str | None, end: str | None, tz: str | None = None
+) -> tuple[datetime, datetime]:
+    """The window from ``--start``/``--end`` (read in ``tz``); by default the 30 days to now."""
+    end_at = datetime.now(UTC) if end is None else parse_instant(end, tz=tz, what="--end")
+    if start is None:
+        return end_at - timedelta(days=DEFAULT_DAYS), end_at
+    return parse_instant(start, tz=tz, what="--start"), end_at
 
 
 @cli.command("query")
@@ -71,16 +72,19 @@ def resolve_window(start: str | None, end: str | None) -> tuple[datetime, dateti
     show_default=True,
     help="duckdb or polars read the lake; postgres asks the ledger itself.",
 )
-@click.option("--start", help="Window start, ISO date or datetime (no offset = UTC).")
+@click.option("--start", help="Window start, ISO date or datetime (no offset: in --tz, else UTC).")
 @click.option("--end", help="Window end, exclusive [default: now].")
 @click.option(
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_LIMIT),
     default=10,
     show_default=True,
     help="Rows of top-users.",
 )
-@click.option("--tz", help="IANA time zone of the day buckets of daily-spend [default UTC].")
+@click.option(
+    "--tz",
+    help="IANA time zone of --start/--end without an offset and of the day buckets [default UTC].",
+)
 @lake_option
 @dsn_option
 @format_option
@@ -108,9 +112,10 @@ def query_command(
       ducto-olap query daily-spend --engine polars --format csv
       ducto-olap query aggregate-stats --engine postgres --format json
     """
-    window = resolve_window(start, end)
+    zone = check_time_zone(tz)
+    window = resolve_window(start, end, zone)
     with open_source(engine, lake=lake, dsn=dsn) as source:
-        answer = ask(source, name, *window, limit=limit, tz=tz)
+        answer = ask(source, name, *window, limit=limit, tz=zone)
 
     title = f"{name}  [{window[0].isoformat()}, {window[1].isoformat()})"
     echo(render_answer(name, answer, fmt, title=title))

@@ -14,9 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ducto_olap.errors import DeductionExceedsReservation, RefundNotAllowed, UnknownTransaction
+from ducto_olap.errors import (
+    DeductionExceedsReservation,
+    InvalidAmount,
+    RefundNotAllowed,
+    UnknownTransaction,
+)
 from ducto_olap.models import Balance, Reservation, Transaction
-from ducto_olap.money import scale4, to_amount, to_signed_amount
+from ducto_olap.money import MAX_AMOUNT, scale4, to_amount, to_signed_amount
 from ducto_olap.questions import SpendQuestions
 from ducto_olap.store.validate import (
     check_created_at,
@@ -207,7 +212,7 @@ class CreditStore(SpendQuestions):
         refund = Refund(
             transaction_id=transaction_id,
             amount=None if amount is None else to_amount(amount, what="refund amount"),
-            reason=None if reason is None else check_text(reason, "reason"),
+            reason=None if reason is None else check_text(reason, "reason", max_bytes=None),
         )
         return self._refund(refund)
 
@@ -232,6 +237,14 @@ class CreditStore(SpendQuestions):
 
     @abstractmethod
     def _balance(self, user_id: str) -> Balance: ...
+
+
+def balance_overflow(entry: LedgerEntry) -> InvalidAmount:
+    """The error for a row that would take its user's balance beyond ``NUMERIC(18,4)``."""
+    return InvalidAmount(
+        f"{entry.type} of {entry.amount} would take the balance of user {entry.user_id!r} "
+        f"beyond NUMERIC(18,4) (at most {MAX_AMOUNT} either way); nothing was written"
+    )
 
 
 def refund_entry(original: Transaction, refunded: Decimal, refund: Refund) -> LedgerEntry:

@@ -30,7 +30,7 @@ from ducto_olap.models import (
     SpendByUserRow,
     Transaction,
 )
-from ducto_olap.money import ZERO, scale4
+from ducto_olap.money import MAX_AMOUNT, ZERO, scale4
 from ducto_olap.questions import UNKNOWN_MODEL
 from ducto_olap.store.base import (
     CreditStore,
@@ -38,6 +38,7 @@ from ducto_olap.store.base import (
     Hold,
     LedgerEntry,
     Refund,
+    balance_overflow,
     deduction_entry,
     refund_entry,
 )
@@ -156,6 +157,9 @@ class MemoryStore(CreditStore):
         return {name: (scale4(total), count) for name, (total, count) in groups.items()}
 
     def _write(self, entry: LedgerEntry) -> Transaction:
+        if abs(self._balances[entry.user_id] + entry.amount) > MAX_AMOUNT:
+            raise balance_overflow(entry)
+
         transaction = Transaction(
             id=next(self._ids),
             user_id=entry.user_id,

@@ -45,6 +45,7 @@ from ducto_olap.store.base import (
     Hold,
     LedgerEntry,
     Refund,
+    balance_overflow,
     deduction_entry,
     refund_entry,
 )
@@ -95,7 +96,7 @@ class PostgresStore(CreditStore):
             )
         except psycopg.Error as error:
             raise DatabaseError(
-                f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {one_line(error)}"
+                f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {mask_dsn(one_line(error))}"
             ) from error
 
     def __repr__(self) -> str:
@@ -291,6 +292,15 @@ class PostgresStore(CreditStore):
         return _transaction(row)
 
     def _insert(self, cursor: psycopg.Cursor[dict[str, Any]], entry: LedgerEntry) -> Transaction:
+        try:
+            return self._insert_row(cursor, entry)
+        except psycopg.errors.NumericValueOutOfRange as error:
+            # The balance trigger overflowed NUMERIC(18,4); the transaction rolls back.
+            raise balance_overflow(entry) from error
+
+    def _insert_row(
+        self, cursor: psycopg.Cursor[dict[str, Any]], entry: LedgerEntry
+    ) -> Transaction:
         cursor.execute(
             f"INSERT INTO credit_transactions (user_id, amount, type, operation_type, metadata, "
             f"created_at, reservation_id, idempotency_key, refund_of) "

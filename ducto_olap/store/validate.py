@@ -11,17 +11,22 @@ from typing import Any
 from ducto_olap.errors import InvalidInput, InvalidMetadata
 from ducto_olap.money import to_amount
 
+# Ids are indexed; a B-tree entry must stay well under PostgreSQL's ~2.7 kB limit.
+MAX_TEXT_BYTES = 1000
 
-def check_text(value: object, what: str) -> str:
-    """A non-empty string PostgreSQL ``text`` can hold (no NUL, valid UTF-8)."""
+
+def check_text(value: object, what: str, *, max_bytes: int | None = MAX_TEXT_BYTES) -> str:
+    """A non-empty string PostgreSQL ``text`` can hold (no NUL, valid UTF-8), and not too long."""
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{what} must be a non-empty string, got {value!r}")
     if "\x00" in value:
         raise InvalidInput(f"{what} {value!r} contains a NUL character, which text cannot hold")
     try:
-        value.encode("utf-8")
+        size = len(value.encode("utf-8"))
     except UnicodeEncodeError as error:
         raise InvalidInput(f"{what} {value!r} is not valid unicode: {error.reason}") from error
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidInput(f"{what} is {size} bytes long; the limit is {max_bytes} bytes (UTF-8)")
     return value
 
 
