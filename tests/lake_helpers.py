@@ -80,7 +80,7 @@ def write_lake(
     """Land ``rows`` as the next commit of the lake at ``root`` (created if needed)."""
     layout = root if isinstance(root, LakeLayout) else LakeLayout(root)
     layout.root.mkdir(parents=True, exist_ok=True)
-    snapshot = read_snapshot(layout)
+    snapshot = read_snapshot(layout, must_exist=False)
     commit_id = (snapshot.last_commit.commit_id + 1) if snapshot.last_commit else 1
 
     by_day: dict[date, list[LedgerRow]] = defaultdict(list)

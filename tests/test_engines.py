@@ -247,7 +247,7 @@ def test_lake_deleted_after_opening(tmp_path: Path, engine_name: str) -> None:
 
 
 def test_lake_without_commits_answers_empty(tmp_path: Path, engine_name: str) -> None:
-    (tmp_path / "lake").mkdir()
+    (tmp_path / "lake" / "_ducto" / "commits").mkdir(parents=True)  # an initialized lake
     with open_analytics(tmp_path / "lake", engine_name) as engine:
         assert engine.spend_by_user(*DAYS3) == []
         assert engine.top_users(3, *DAYS3) == []

@@ -56,19 +56,57 @@ def test_export_uses_the_environment_settings(
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("arguments", "code", "message"),
     [
-        (["compact", "--date", "31/01/2024"], "error: --date '31/01/2024' is not a date"),
-        (["compact"], "error: no lake at "),
-        (["export", "--dsn", "postgresql://nobody@127.0.0.1:1/x?connect_timeout=2"], "error: "),
+        (["compact", "--date", "31/01/2024"], 2, "error: --date '31/01/2024' is not a date"),
+        (["compact"], 1, "error: no lake at "),
+        (["export", "--dsn", "postgresql://nobody@127.0.0.1:1/x?connect_timeout=2"], 1, "error: "),
     ],
 )
-def test_errors_are_one_line(arguments: list[str], message: str, tmp_path: Path) -> None:
+def test_errors_are_one_line(arguments: list[str], code: int, message: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, [*arguments, "--lake", str(tmp_path / "lake")])
 
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compact_of_a_date_without_a_partition_is_an_error(
+    store: PostgresStore, tmp_path: Path
+) -> None:
+    lake = str(tmp_path / "lake")
+    insert_rows(store.dsn, 2, "2024-01-01T00:00Z")
+    insert_rows(store.dsn, 1, "2024-01-03T00:00Z")
+    CliRunner().invoke(cli, ["export", "--dsn", store.dsn, "--lake", lake])
+
+    result = CliRunner().invoke(cli, ["compact", "--lake", lake, "--date", "2025-01-31"])
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: no partition date=2025-01-31 in {tmp_path / 'lake'}; "
+        "its 2 partitions span date=2024-01-01 to date=2024-01-03"
+    ]
+
+
+def test_the_summary_table_keeps_every_name_and_number_whole(
+    store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    lake = tmp_path / ("a-lake-folder-with-a-long-name-" * 3)
+    insert_rows(store.dsn, 3, "2024-01-01T00:00Z")
+
+    result = CliRunner().invoke(cli, ["export", "--dsn", store.dsn, "--lake", str(lake)])
+
+    assert result.exit_code == 0, result.output
+    cells = {}
+    for line in result.stdout.splitlines():
+        parts = [part.strip() for part in line.split("│")]
+        if len(parts) == 2:
+            cells[parts[0]] = parts[1]
+    assert cells["rows"] == "3" and cells["commit_id"] == "1"
+    assert {"xid_from", "xid_to", "horizon_lag_rows", "rows_per_second"} <= set(cells)
+    assert cells["lake"] == str(lake)
 
 
 @pytest.mark.parametrize("command", ["export", "compact"])

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from ducto_olap.engines import DuckDBAnalytics, PolarsAnalytics
 from ducto_olap.engines.base import LakeAnalytics
 from ducto_olap.errors import LakeError
-from ducto_olap.lake import LakeLayout, read_snapshot
+from ducto_olap.lake import LakeLayout, init_lake, read_snapshot
 from ducto_olap.models import (
     AggregateStatsRow,
     DailySpendRow,
@@ -198,7 +198,7 @@ def test_avg_daily_spend_rounds_ties_away_from_zero(
 
 
 def test_a_lake_with_no_commit_gives_typed_empty_views(lake: LakeLayout, tmp_path: Path) -> None:
-    lake.root.mkdir()
+    init_lake(lake)
     connection = load_script(lake)
 
     assert connection.execute("SELECT count(*) FROM transactions").fetchone() == (0,)

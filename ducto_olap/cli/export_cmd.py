@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import click
 
@@ -33,7 +34,7 @@ def export_command(dsn: str | None, lake: str | None, fmt: str) -> None:
     from ducto_olap.store.embedded import resolve_store_dsn
 
     result = Exporter(resolve_store_dsn(dsn), resolve_lake(lake)).run()
-    echo(render([result.to_dict()], fmt, single=True, title="export"))
+    echo(summary(result.to_dict(), fmt, "export"))
 
 
 @cli.command("compact")
@@ -57,7 +58,18 @@ def compact_command(lake: str | None, day: str | None, fmt: str) -> None:
     from ducto_olap.export import compact
 
     result = compact(resolve_lake(lake), _parse_day(day))
-    echo(render([result.to_dict()], fmt, single=True, title="compact"))
+    echo(summary(result.to_dict(), fmt, "compact"))
+
+
+def summary(record: dict[str, Any], fmt: str, title: str) -> str:
+    """One run's summary: a field/value table (readable at any width), or JSON/CSV as is."""
+    if fmt != "table":
+        return render([record], fmt, single=True, title=title)
+    rows = [
+        {"field": name, "value": "none" if value is None else str(value)}
+        for name, value in record.items()
+    ]
+    return render(rows, fmt, title=title)
 
 
 def _parse_day(text: str | None) -> date | None:

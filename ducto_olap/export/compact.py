@@ -29,7 +29,13 @@ import pyarrow.parquet as pq
 from ducto_olap.errors import DuctoError, ExportError, LakeError
 from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.writer import PartitionWriter
-from ducto_olap.lake.commit_log import CommitRecord, FileEntry, file_entries, write_commit
+from ducto_olap.lake.commit_log import (
+    CommitRecord,
+    FileEntry,
+    LakeSnapshot,
+    file_entries,
+    write_commit,
+)
 from ducto_olap.lake.layout import LAKE_SCHEMA, TRANSACTIONS, LakeLayout
 
 logger = logging.getLogger("ducto_olap.export")
@@ -71,7 +77,7 @@ def compact(lake: str | Path | LakeLayout, day: date | None = None) -> CompactRe
         day: compact only this UTC date's partition; default all.
 
     Raises:
-        LakeError: there is no lake at ``lake``.
+        LakeError: there is no lake at ``lake``, or ``day`` has no partition in it.
         ExportError: another writer holds the lock, or writing failed.
 
     Example:
@@ -105,6 +111,8 @@ def compact(lake: str | Path | LakeLayout, day: date | None = None) -> CompactRe
 
 def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactResult:
     snapshot = remove_leftovers(layout)
+    if day is not None and not any(entry.date == day.isoformat() for entry in snapshot.files):
+        raise LakeError(f"no partition date={day.isoformat()} in {layout.root}; {_dates(snapshot)}")
     groups: dict[str, list[FileEntry]] = {}
     for entry in snapshot.files:
         if day is None or entry.date == day.isoformat():
@@ -149,6 +157,7 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         removed=removed,
         max_id=snapshot.last_commit.max_id,
         rollups=True,
+        ledger_id=snapshot.ledger_id,
     )
     write_commit(layout, record)
     refresh_shell_script(layout)
@@ -163,3 +172,12 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
 def _commit_order(entries: list[FileEntry]) -> list[FileEntry]:
     # File names start with the zero-padded commit id, then the file number.
     return sorted(entries, key=lambda entry: entry.path.rsplit("/", 1)[-1])
+
+
+def _dates(snapshot: LakeSnapshot) -> str:
+    dates = sorted({entry.date for entry in snapshot.files})
+    if not dates:
+        return "the lake has no partitions yet"
+    if len(dates) == 1:
+        return f"its only partition is date={dates[0]}"
+    return f"its {len(dates)} partitions span date={dates[0]} to date={dates[-1]}"

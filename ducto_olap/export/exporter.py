@@ -3,7 +3,9 @@
 A run, under an exclusive lock on ``_ducto/export.lock``:
 
 1. removes leftovers of a crashed run (staging files, partition files no commit names);
-2. opens a read-only snapshot and reads its horizon ``H`` (see :mod:`.reader`);
+2. opens a read-only snapshot and reads its horizon ``H`` and the ledger's identity
+   (see :mod:`.reader`), refuses a lake exported from another ledger, and makes
+   the folder a lake (``_ducto/commits/``) if it is not one yet;
 3. streams the rows with ``cursor <= write_xid < H`` into staged Parquet files,
    and their daily spend rollups into staged files of their own;
 4. renames them all into their partitions and lands the commit record ``[cursor, H)``.
@@ -30,8 +32,15 @@ from ducto_olap.errors import DuctoError, ExportError
 from ducto_olap.export.reader import LedgerReader
 from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.writer import PartitionWriter
-from ducto_olap.lake.commit_log import CommitRecord, LakeSnapshot, file_entries, write_commit
+from ducto_olap.lake.commit_log import (
+    CommitRecord,
+    LakeSnapshot,
+    file_entries,
+    init_lake,
+    write_commit,
+)
 from ducto_olap.lake.layout import TRANSACTIONS, LakeLayout
+from ducto_olap.settings import mask_dsn
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -149,12 +158,16 @@ class Exporter:
 
         with LedgerReader(self.dsn) as reader:
             horizon = reader.horizon
+            self._check_same_ledger(snapshot, reader.ledger_id)
             if horizon < cursor:
                 raise ExportError(
                     f"the lake {self.layout.root} is ahead of the ledger (cursor {cursor}, "
                     f"horizon {horizon}): it was exported from another database; "
                     f"pass the matching --dsn or export into a new --lake"
                 )
+            # The ledger answered: from now on the folder is a lake, even if it
+            # stays empty because the ledger is.
+            init_lake(self.layout)
             self._fault("after_snapshot")
             writer = PartitionWriter(self.layout, commit_id)
             try:
@@ -168,6 +181,8 @@ class Exporter:
         rows = sum(entry.rows for entry in staged if entry.table == TRANSACTIONS)
         files = sum(1 for entry in staged if entry.table == TRANSACTIONS)
         if rows == 0:
+            if not self.layout.shell_script.exists():
+                refresh_shell_script(self.layout)
             return ExportResult(None, 0, 0, cursor, horizon, lag, _since(started), self.layout.root)
         self._fault("after_staging")
 
@@ -184,6 +199,7 @@ class Exporter:
             max_id=max_id,
             horizon_lag_rows=lag,
             rollups=True,
+            ledger_id=reader.ledger_id,
         )
         write_commit(self.layout, record)
         refresh_shell_script(self.layout)
@@ -192,6 +208,17 @@ class Exporter:
         shutil.rmtree(writer.staging_root, ignore_errors=True)
         seconds = _since(started)
         return ExportResult(commit_id, rows, files, cursor, horizon, lag, seconds, self.layout.root)
+
+    def _check_same_ledger(self, snapshot: LakeSnapshot, ledger_id: str | None) -> None:
+        lake_ledger = snapshot.ledger_id
+        if lake_ledger is None or lake_ledger == ledger_id:
+            return
+        found = ledger_id or "none (no ducto_olap_ledger table)"
+        raise ExportError(
+            f"the lake {self.layout.root} holds ledger {lake_ledger} but "
+            f"{mask_dsn(self.dsn)} is ledger {found}; use another --lake for this "
+            f"database, or rebuild this lake (delete it and export again)"
+        )
 
     def _stream(
         self, reader: LedgerReader, writer: PartitionWriter, cursor: int, horizon: int

@@ -109,6 +109,9 @@ class LedgerReader:
         self.dsn = dsn
         self._connection: Any = None
         self.horizon = 0
+        #: The ledger's identity (``ducto_olap_ledger``), None for a database set up
+        #: before identities existed: the reader never writes, so it cannot add one.
+        self.ledger_id: str | None = None
 
     def __enter__(self) -> LedgerReader:
         import adbc_driver_postgresql.dbapi as adbc
@@ -117,7 +120,11 @@ class LedgerReader:
         try:
             self._connection = adbc.connect(self.dsn)
             self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self.ledger_id = self._read_identity()
             self.horizon = int(self._scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
+        except ExportError:
+            self.close()
+            raise
         except Exception as error:
             self.close()
             raise self._wrap(error, "cannot open a snapshot of the ledger") from error
@@ -165,6 +172,30 @@ class LedgerReader:
             raise self._wrap(error, "reading the ledger failed") from error
         finally:
             cursor.close()
+
+    def _read_identity(self) -> str | None:
+        # to_regclass answers NULL for a missing table instead of failing, which
+        # would abort the snapshot's transaction.
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT to_regclass('credit_transactions') IS NOT NULL, "
+                "to_regclass('ducto_olap_ledger') IS NOT NULL"
+            )
+            has_ledger, has_identity = cursor.fetchone()
+        finally:
+            cursor.close()
+        if not has_ledger:
+            raise ExportError(
+                f"no ledger in {mask_dsn(self.dsn)}: credit_transactions does not exist; "
+                f"create it with PostgresStore(dsn).setup() or fill it with ducto-olap seed"
+            )
+        if not has_identity:
+            return None
+        value = self._scalar(
+            "SELECT coalesce((SELECT ledger_id::text FROM ducto_olap_ledger LIMIT 1), '')"
+        )
+        return str(value) or None
 
     def _execute(self, statement: str) -> None:
         cursor = self._connection.cursor()

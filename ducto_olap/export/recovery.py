@@ -1,10 +1,12 @@
 """What every writer of a lake does first: take the lock, then clear a crashed run's leftovers.
 
-Only commit records say which files count, so anything else under
-``transactions/``, ``rollups/`` or ``_ducto/staging/`` is debris of a run that stopped before
-its record landed (or of a compaction that stopped before deleting the files
-it replaced). Removing it needs the lock: an unlocked cleanup could delete the
-staged files of a run that is still going.
+Only commit records say which files count, so anything under
+``_ducto/staging/``, and any file under ``transactions/`` or ``rollups/`` with
+a name the writers give but no commit names, is debris of a run that stopped
+before its record landed (or of a compaction that stopped before deleting the
+files it replaced). Files with other names are not ours and are never deleted.
+Removing debris needs the lock: an unlocked cleanup could delete the staged
+files of a run that is still going.
 """
 
 from __future__ import annotations
@@ -14,14 +16,21 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 from ducto_olap.errors import DuctoError, ExportError
 from ducto_olap.lake.commit_log import LakeSnapshot, read_snapshot
-from ducto_olap.lake.layout import LakeLayout
+from ducto_olap.lake.layout import ROLLUP_SCHEMAS, LakeLayout
 
 logger = logging.getLogger("ducto_olap.export")
+
+#: The name of every Parquet file an export or compaction writes (see
+#: ``PartitionWriter._file_name``): zero-padded commit id, file number, kind.
+OWN_FILE_NAME = re.compile(r"\d{10}-\d{5}-(export|compact)\.parquet")
+_PARTITION = re.compile(r"date=\d{4}-\d{2}-\d{2}")
 
 
 @contextlib.contextmanager
@@ -50,12 +59,19 @@ def lake_lock(layout: LakeLayout) -> Iterator[None]:
 
 
 def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
-    """Delete staging files and partition files no commit names; returns the snapshot."""
+    """Delete the debris of an unfinished run; returns the lake's snapshot.
+
+    Debris is everything under ``_ducto/staging/`` and every file in a
+    ``date=`` partition of ``transactions/`` or a rollup table that has a name
+    this package writes (:data:`OWN_FILE_NAME`) but no commit names. Any other
+    file is someone else's: it is left alone, with one warning (readers never
+    see it, since they only read committed files).
+    """
     snapshot = read_snapshot(layout, must_exist=False)
     committed = {layout.resolve(entry.path) for entry in snapshot.entries}
 
     removed = 0
-    if layout.staging_dir.exists():
+    if layout.staging_dir.is_dir():
         for child in layout.staging_dir.iterdir():
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
@@ -63,23 +79,59 @@ def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
                 child.unlink()
             removed += 1
 
-    tables = [layout.transactions_dir]
-    if layout.rollups_dir.is_dir():
-        tables += sorted(path for path in layout.rollups_dir.iterdir() if path.is_dir())
-    for table in tables:
-        if not table.is_dir():
-            continue
-        for path in table.rglob("*"):
-            if path.is_file() and path not in committed:
+    foreign: list[Path] = []
+    for table in _table_dirs(layout):
+        for path in sorted(table.rglob("*")):
+            if path.is_dir() or path in committed:
+                continue
+            if _is_own_file(path, table):
                 path.unlink()
                 removed += 1
+            else:
+                foreign.append(path)
         for folder in sorted(table.iterdir()):
-            if folder.is_dir() and not any(folder.iterdir()):
+            if _is_partition(folder) and not any(folder.iterdir()):
                 folder.rmdir()
 
     if removed:
-        logger.warning("removed %d leftovers of an unfinished run in %s", removed, layout.root)
+        # Routine: any stopped run leaves some, and readers never saw them.
+        logger.info("removed %d leftovers of an unfinished run in %s", removed, layout.root)
+    if foreign:
+        shown = ", ".join(layout.relative(path) for path in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        logger.warning(
+            "left %d files ducto-olap did not write alone in %s (%s%s); no commit names "
+            "them, so queries ignore them; move them out of the lake",
+            len(foreign),
+            layout.root,
+            shown,
+            more,
+        )
     return snapshot
+
+
+def _table_dirs(layout: LakeLayout) -> list[Path]:
+    tables = [layout.transactions_dir, *(layout.rollups_dir / name for name in ROLLUP_SCHEMAS)]
+    return [table for table in tables if table.is_dir() and not table.is_symlink()]
+
+
+def _is_own_file(path: Path, table: Path) -> bool:
+    # Only <table>/date=YYYY-MM-DD/<commit>-<n>-<kind>.parquet, as PartitionWriter names them.
+    return (
+        path.parent.parent == table
+        and _is_partition(path.parent)
+        and OWN_FILE_NAME.fullmatch(path.name) is not None
+        and path.is_file()
+        and not path.is_symlink()
+    )
+
+
+def _is_partition(folder: Path) -> bool:
+    return (
+        folder.is_dir()
+        and not folder.is_symlink()
+        and _PARTITION.fullmatch(folder.name) is not None
+    )
 
 
 def refresh_shell_script(layout: LakeLayout) -> None:

@@ -4,6 +4,7 @@ from ducto_olap.lake.commit_log import (
     CommitRecord,
     FileEntry,
     LakeSnapshot,
+    init_lake,
     read_snapshot,
     write_commit,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "FileEntry",
     "LakeLayout",
     "LakeSnapshot",
+    "init_lake",
     "partition_date",
     "read_snapshot",
     "write_commit",

@@ -28,6 +28,7 @@ from typing import Any
 
 from ducto_olap.errors import LakeError
 from ducto_olap.lake.layout import (
+    META,
     SCHEMA_VERSION,
     TRANSACTIONS,
     LakeLayout,
@@ -56,6 +57,9 @@ class CommitRecord:
     ``xid_from``/``xid_to`` is the ledger range it covers: every committed row whose
     ``write_xid`` is in ``[xid_from, xid_to)``. ``xid_to`` is the cursor the next
     export starts from. A compaction covers no new range (``xid_from == xid_to``).
+    ``ledger_id`` is the identity of the ledger the rows came from (the one row of
+    its ``ducto_olap_ledger`` table); None for a ledger without one and for
+    records written before identities existed.
     """
 
     commit_id: int
@@ -70,6 +74,7 @@ class CommitRecord:
     horizon_lag_rows: int = 0
     schema_version: int = SCHEMA_VERSION
     rollups: bool = False
+    ledger_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -103,6 +108,14 @@ class LakeSnapshot:
     @property
     def last_commit(self) -> CommitRecord | None:
         return self.commits[-1] if self.commits else None
+
+    @property
+    def ledger_id(self) -> str | None:
+        """The identity of the ledger the lake was exported from: the last one recorded."""
+        for commit in reversed(self.commits):
+            if commit.ledger_id is not None:
+                return commit.ledger_id
+        return None
 
     @property
     def cursor(self) -> int:
@@ -140,14 +153,29 @@ class LakeSnapshot:
 def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> LakeSnapshot:
     """Replay the commit log of a lake.
 
+    A folder is a lake once it has ``_ducto/commits/``: the exporter creates it
+    as soon as a run has read the ledger, even with no rows to export, so an
+    empty ledger gives a valid empty lake while a stray folder (or one where a
+    first export failed before reading the ledger) is no lake at all.
+
+    Args:
+        lake: the lake folder or its layout.
+        must_exist: refuse a folder that is not a lake; the exporter passes False
+            to start a new one.
+
     Raises:
-        LakeError: the lake folder does not exist (when ``must_exist``), or a record
-            is unreadable or removes a file that was never added.
+        LakeError: the folder does not exist or is not a lake (when ``must_exist``),
+            or a record is unreadable or removes a file that was never added.
     """
     layout = lake if isinstance(lake, LakeLayout) else LakeLayout(lake)
     if must_exist and not layout.root.is_dir():
         raise LakeError(
             f"no lake at {layout.root}; run `ducto-olap export` first or pass --lake PATH"
+        )
+    if must_exist and not layout.commits_dir.is_dir():
+        raise LakeError(
+            f"{layout.root} is not a lake (no {META}/commits); "
+            f"run ducto-olap export --lake {layout.root} first"
         )
 
     commits = tuple(_read_records(layout))
@@ -173,6 +201,15 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
     partial = {files[path].date for path in without_rollups}
     covered = frozenset(entry.date for entry in transactions if entry.date not in partial)
     return LakeSnapshot(layout, commits, transactions, rollups, covered)
+
+
+def init_lake(layout: LakeLayout) -> None:
+    """Make ``layout``'s folder a lake (``_ducto/commits/``), durably; a no-op for a lake."""
+    if layout.commits_dir.is_dir():
+        return
+    layout.commits_dir.mkdir(parents=True, exist_ok=True)
+    fsync_dir(layout.meta_dir)
+    fsync_dir(layout.root)
 
 
 def write_commit(layout: LakeLayout, record: CommitRecord) -> Path:

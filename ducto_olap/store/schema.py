@@ -6,6 +6,10 @@
 from another program is a valid row: a statement trigger folds it into
 ``credit_balances``, and ``write_xid`` records the writing transaction for the
 exporter's commit-safe cursor.
+
+``ducto_olap_ledger`` holds one row: the ledger's identity, a random UUID made
+by the first ``setup()``. The exporter records it in every lake commit and
+refuses to add rows of another ledger to a lake.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS credit_transactions_idempotency
     ON credit_transactions (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS credit_transactions_refund_of
     ON credit_transactions (refund_of) WHERE refund_of IS NOT NULL;
+
+-- One row (the unique index on a constant allows no second one); the insert is
+-- a no-op once it exists, so setup() stays idempotent.
+CREATE TABLE IF NOT EXISTS ducto_olap_ledger (
+    ledger_id  uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ducto_olap_ledger_one_row ON ducto_olap_ledger ((true));
+INSERT INTO ducto_olap_ledger DEFAULT VALUES ON CONFLICT DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS credit_balances (
     user_id    text           PRIMARY KEY,
