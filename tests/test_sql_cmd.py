@@ -160,6 +160,61 @@ def test_statements_that_write_are_refused(
 
 
 @pytest.mark.parametrize(
+    ("statement", "named"),
+    [
+        ("ATTACH 'x.db' AS other", "ATTACH statements are refused"),
+        ("insert into transactions select * from transactions", "INSERT statements are refused"),
+        ("EXPORT DATABASE 'out'", "EXPORT statements are refused"),
+        ("USE system", "USE statements are refused"),
+        ("CHECKPOINT", "CHECKPOINT statements are refused"),
+        ("-- why\n/* not */ DETACH other", "DETACH statements are refused"),
+        ("SELECT 1; SELECT 2", "2 statements in one call are refused"),
+        ("PRAGMA import_database('out')", "PRAGMA import_database is refused"),
+    ],
+)
+def test_a_refusal_names_the_statement_as_typed(statement: str, named: str) -> None:
+    with pytest.raises(QueryError) as refused:
+        check_read_only(statement)
+
+    assert str(refused.value) == (
+        f"ducto-olap sql runs read-only queries; {named}. Use SELECT, WITH, FROM, VALUES, "
+        "DESCRIBE, SUMMARIZE, SHOW, EXPLAIN or a reading PRAGMA, one statement per call"
+    )
+
+
+def test_help_lists_the_statements_the_readme_allows() -> None:
+    help_text = " ".join(invoke("sql", "--help").stdout.split())
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    allowed = ["SELECT", "WITH", "FROM", "VALUES", "DESCRIBE", "SUMMARIZE", "SHOW", "EXPLAIN"]
+
+    assert (
+        "(SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN or a reading PRAGMA)"
+        in (help_text)
+    )
+    sentence = readme[readme.index("only one reading statement") :].split(")")[0]
+    assert [word for word in allowed if f"`{word}`" in sentence] == allowed
+    assert "reading `PRAGMA`s" in sentence
+
+
+def test_csv_writes_nested_values_as_json_text_not_python(lake: LakeLayout) -> None:
+    statement = (
+        "SELECT {'a': CAST(1.50 AS DECIMAL(5, 2))} AS s, [amount] AS l, "
+        "CAST('\\xAA' AS BLOB) AS b, INTERVAL 3 DAY AS d, INTERVAL '-90 minutes' AS m, "
+        "INTERVAL '1.5 seconds' AS f, true AS t, NULL AS n FROM spend ORDER BY id LIMIT 1"
+    )
+
+    as_csv = sql(lake, statement, "--format", "csv")
+    table = sql(lake, statement)
+
+    assert as_csv.exit_code == 0, as_csv.stderr
+    assert list(csv.reader(io.StringIO(as_csv.stdout))) == [
+        ["s", "l", "b", "d", "m", "f", "t", "n"],
+        ['{"a": "1.50"}', '["-1.5000"]', "aa", "P3D", "-PT1H30M", "PT1.5S", "true", ""],
+    ]
+    assert '{"a": "1.50"}' in table.stdout and "Decimal" not in table.stdout
+
+
+@pytest.mark.parametrize(
     "statement",
     [
         pytest.param("SELECT * FROM read_csv({other})", id="read-csv"),

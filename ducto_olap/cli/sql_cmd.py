@@ -12,7 +12,7 @@ from ducto_olap.cli.output import echo, render
 from ducto_olap.settings import resolve_lake
 from ducto_olap.shell.launch import INSTALL_HINT, exec_shell, find_duckdb_cli, manual_command
 from ducto_olap.shell.script import write_shell_script
-from ducto_olap.shell.sql import jsonable, run_sql
+from ducto_olap.shell.sql import jsonable, run_sql, text_value
 
 
 @cli.command("sql")
@@ -26,8 +26,12 @@ def sql_command(statement: str, lake: str | None, fmt: str) -> None:
     The views are transactions (the committed rows, with a date column)
     and spend (spend rows with a positive spend); the macros are the five
     questions over a window [start, end). Only one reading statement runs
-    (SELECT, WITH, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN); nothing is written and
-    no other file can be read. Pass - to read the statement from stdin.
+    (SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN or a
+    reading PRAGMA); nothing is written and no other file can be read. Pass -
+    to read the statement from stdin.
+
+    JSON keeps amounts exact as strings. In CSV and tables, lists, structs and
+    maps are JSON text, BLOBs hex and intervals ISO 8601 durations (P3DT4H).
 
     \b
     Examples:
@@ -40,8 +44,8 @@ def sql_command(statement: str, lake: str | None, fmt: str) -> None:
 
     result = run_sql(resolve_lake(lake), statement)
     records = result.records()
-    if fmt == "json":
-        records = [{key: jsonable(value) for key, value in record.items()} for record in records]
+    convert = jsonable if fmt == "json" else text_value
+    records = [{key: convert(value) for key, value in record.items()} for record in records]
     echo(render(records, fmt, columns=list(records[0]) if records else result.unique_columns))
 
 

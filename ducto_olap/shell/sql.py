@@ -6,7 +6,8 @@ read-only:
 
 1. DuckDB's own parser must find exactly one statement, of a reading kind
    (``SELECT`` in all its forms: ``WITH``, ``FROM``, ``VALUES``, ``DESCRIBE``,
-   ``SUMMARIZE``, ``SHOW``; ``EXPLAIN`` of one; a reading ``PRAGMA``).
+   ``SUMMARIZE``, ``SHOW``; ``EXPLAIN`` of one; a reading ``PRAGMA``). Others
+   are refused by the keyword they start with (``ATTACH statements are refused``).
 2. After the views are defined, file access is switched off except for the
    committed files themselves, and the configuration is locked, so even a
    ``SELECT`` cannot call ``read_csv``, ``glob`` or an extension on other files.
@@ -15,10 +16,11 @@ read-only:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,11 @@ _READING_PRAGMAS = frozenset(
     }
 )
 
+#: The statements ``check_read_only`` lets through, as the refusals and ``sql --help`` say.
+ALLOWED = "SELECT, WITH, FROM, VALUES, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN or a reading PRAGMA"
+
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_KEYWORD = re.compile(r"([A-Za-z_]+)")
 _PRAGMA_NAME = re.compile(r"^\s*PRAGMA\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 _EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\s*(\([^)]*\))?", re.IGNORECASE)
 _LINE_MARK = re.compile(r"^LINE (\d+): (.*)$")
@@ -153,7 +160,7 @@ def check_read_only(statement: str) -> None:
         _refuse(f"{len(statements)} statements in one call are")
 
     parsed = statements[0]
-    text = parsed.query.strip().rstrip(";").strip()
+    text = _LEADING_COMMENTS.sub("", parsed.query.strip(), count=1).rstrip().rstrip(";").strip()
     if parsed.type == duckdb.StatementType.EXPLAIN:
         inner = _EXPLAIN_PREFIX.sub("", text, count=1)
         if not inner or inner == text:
@@ -164,7 +171,9 @@ def check_read_only(statement: str) -> None:
         if name is None or name.group(1).lower() not in _READING_PRAGMAS:
             _refuse(f"PRAGMA {name.group(1) if name else ''}".strip() + " is")
     elif parsed.type not in _READING:
-        _refuse(f"a {_kind(parsed.type)} statement is")
+        # Named as typed: DuckDB's own type calls USE a SET and CHECKPOINT a CALL.
+        keyword = _KEYWORD.match(text)
+        _refuse(f"{keyword.group(1).upper() if keyword else 'such'} statements are")
 
 
 def duckdb_message(error: duckdb.Error) -> str:
@@ -204,7 +213,8 @@ def duckdb_message(error: duckdb.Error) -> str:
 def jsonable(value: Any) -> Any:
     """A value JSON can hold without losing a digit: decimals and times as strings.
 
-    Lists, structs and maps are converted all the way down.
+    Lists, structs and maps are converted all the way down; BLOBs become hex and
+    intervals ISO 8601 durations (see :func:`iso_duration`).
     """
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -212,6 +222,8 @@ def jsonable(value: Any) -> Any:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return iso_duration(value)
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, dict):
@@ -221,21 +233,51 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def text_value(value: Any) -> Any:
+    """A value for a CSV field or a table cell: scalars as they are, the rest as text.
+
+    Lists, structs and maps become JSON text (decimals as strings, as in
+    ``--format json``), BLOBs hex, intervals ISO 8601 durations, booleans
+    ``true``/``false``; numbers, strings, dates and times are left to the renderer.
+
+    Example:
+        >>> text_value({"a": Decimal("1.50")}), text_value(b"\\xaa"), text_value(timedelta(3))
+        ('{"a": "1.50"}', 'aa', 'P3D')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(jsonable(value), ensure_ascii=False)
+    if isinstance(value, bytes | timedelta | time):
+        return jsonable(value)
+    return value
+
+
+def iso_duration(value: timedelta) -> str:
+    """An interval as an ISO 8601 duration: ``P3D``, ``PT1H30M``, ``-PT1.5S``.
+
+    DuckDB hands intervals to Python as ``timedelta``, a month as 30 days.
+    """
+    if value < timedelta(0):
+        return "-" + iso_duration(-value)
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = f"{hours}H" if hours else ""
+    clock += f"{minutes}M" if minutes else ""
+    if seconds or value.microseconds:
+        fraction = f".{value.microseconds:06d}".rstrip("0") if value.microseconds else ""
+        clock += f"{seconds}{fraction}S"
+    days = f"{value.days}D" if value.days else ""
+    if not days and not clock:
+        return "PT0S"
+    return f"P{days}" + (f"T{clock}" if clock else "")
+
+
 def _refuse(what: str) -> None:
     raise QueryError(
-        f"ducto-olap sql runs read-only queries; {what} refused. Use SELECT (or WITH, "
-        f"DESCRIBE, SUMMARIZE, SHOW, EXPLAIN), one statement per call"
+        f"ducto-olap sql runs read-only queries; {what} refused. Use {ALLOWED}, "
+        f"one statement per call"
     )
-
-
-def _kind(statement_type: duckdb.StatementType) -> str:
-    names = {
-        duckdb.StatementType.LOAD: "INSTALL/LOAD",
-        duckdb.StatementType.VARIABLE_SET: "SET VARIABLE",
-        # PIVOT creates a type, then selects.
-        duckdb.StatementType.MULTI: "PIVOT (multi-part)",
-    }
-    return names.get(statement_type, statement_type.name.replace("_", " "))
 
 
 def _refresh_script(snapshot: LakeSnapshot) -> None:
