@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from ducto_olap.cli.common import dsn_option, handle_errors, lake_option
+from ducto_olap.cli.common import dsn_option, fail, handle_errors, lake_option
 from ducto_olap.cli.main import cli
 from ducto_olap.cli.output import echo
 from ducto_olap.errors import ConfigError
+from ducto_olap.reports.content import MAX_TOP
 from ducto_olap.reports.period import DEFAULT_PERIOD, PERIODS, resolve_period
 from ducto_olap.reports.run import FORMATS, report_from_lake, write_report
 from ducto_olap.settings import data_home, resolve_lake
@@ -51,13 +52,13 @@ from ducto_olap.settings import data_home, resolve_lake
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False, path_type=str),
     default=None,
     help="Folder for the report files [default: data/reports, under DUCTO_OLAP_HOME if set].",
 )
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_TOP),
     default=10,
     show_default=True,
     help="How many top users to list.",
@@ -84,7 +85,7 @@ def report_command(
     end: str | None,
     tz: str | None,
     formats: str,
-    out: Path | None,
+    out: str | None,
     top: int,
     engine: str,
     lake: str | None,
@@ -107,6 +108,7 @@ def report_command(
       ducto-olap report --export-first --out /var/reports  export, then report
     """
     chosen = _formats(formats)
+    folder = _out(out)
     clock = _clock(now) or datetime.now(UTC)
     window = resolve_period(period, start=start, end=end, tz=tz, now=clock)
     lake_path = resolve_lake(lake)
@@ -118,7 +120,12 @@ def report_command(
         Exporter(resolve_store_dsn(dsn), lake_path).run()
 
     content = report_from_lake(lake_path, window, engine=engine, top=top, now=clock)
-    written = write_report(content, out or data_home() / "reports", chosen)
+    try:
+        written = write_report(content, folder, chosen)
+    except OSError as error:
+        # A folder problem is the operator's to fix, not a traceback's: name it and the reason.
+        reason = (error.strerror or type(error).__name__).lower()
+        fail(f"cannot write reports into {folder}: {reason}; choose another --out")
     echo("".join(f"{path}\n" for path in written))
 
 
@@ -131,6 +138,15 @@ def _formats(text: str) -> list[str]:
             f"choose a comma-separated list of {', '.join(FORMATS)}"
         )
     return list(dict.fromkeys(chosen))
+
+
+def _out(text: str | None) -> Path:
+    if text is None:
+        return data_home() / "reports"
+    # Path("") is ".": an empty value (an unset variable in a crontab) would write into the cwd.
+    if not text.strip():
+        raise ConfigError("--out is empty; give the reports folder, e.g. --out data/reports")
+    return Path(text)
 
 
 def _clock(text: str | None) -> datetime | None:

@@ -68,16 +68,25 @@ def model_bar_chart(rows: Sequence[SpendByModelRow]) -> str:
         return _svg(figure, "model")
 
 
-def daily_bar_chart(days: Sequence[tuple[date, Decimal]]) -> str:
-    """Spend per day over the whole window, zero on days without spend; SVG text."""
+#: How many days one bar of each chart unit spans, for bar widths on matplotlib's day axis.
+_UNIT_DAYS = {"day": 1.0, "month": 30.44, "year": 365.25}
+
+
+def spend_bar_chart(bars: Sequence[tuple[date, Decimal]], unit: str = "day") -> str:
+    """Spend per ``unit`` (day, month or year; each bar at its first day), zero bars included;
+    SVG text."""
     # Bars sit at matplotlib's day numbers (its stubs leave the date helpers untyped).
-    positions = [float(mdates.date2num(day)) for day, _ in days]  # type: ignore[no-untyped-call]
-    values = [_pixels(amount) for _, amount in days]
+    positions = [float(mdates.date2num(day)) for day, _ in bars]  # type: ignore[no-untyped-call]
+    values = [_pixels(amount) for _, amount in bars]
+    span = _UNIT_DAYS[unit]
+    # A month or year bar starts at its first day; centre it on the period it stands for.
+    positions = [position + (span - 1) / 2 for position in positions]
 
     with matplotlib.rc_context(_STYLE):
         figure = Figure(figsize=(7.5, 2.8), layout="constrained")
         axes = figure.add_subplot()
-        axes.bar(positions, values, color=_ACCENT, width=0.8 if len(positions) < 120 else 1.0)
+        width = (0.8 if len(positions) < 120 else 1.0) * span
+        axes.bar(positions, values, color=_ACCENT, width=width)
         axes.xaxis_date()
         locator = mdates.AutoDateLocator(minticks=3, maxticks=10)  # type: ignore[no-untyped-call]
         axes.xaxis.set_major_locator(locator)
@@ -85,7 +94,7 @@ def daily_bar_chart(days: Sequence[tuple[date, Decimal]]) -> str:
         formatter = mdates.ConciseDateFormatter(locator, show_offset=False)  # type: ignore[no-untyped-call]
         axes.xaxis.set_major_formatter(formatter)
         if positions:
-            axes.set_xlim(positions[0] - 0.6, positions[-1] + 0.6)
+            axes.set_xlim(positions[0] - 0.6 * span, positions[-1] + 0.6 * span)
         axes.set_ylabel("credits")
         axes.set_ylim(bottom=0)
         axes.yaxis.set_major_formatter(FuncFormatter(_thousands))

@@ -9,14 +9,24 @@ them.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from ducto_olap.errors import WindowError
 from ducto_olap.models import AggregateStatsRow, DailySpendRow, SpendByModelRow, TopUserRow
 from ducto_olap.money import ZERO
 from ducto_olap.questions import empty_stats
 from ducto_olap.reports.period import ReportPeriod
+
+#: The most top users a report lists (``--top``): a report is read, not a dump.
+MAX_TOP = 10_000
+
+#: The most bars a spend-over-time chart draws; a longer window is charted by a coarser unit.
+MAX_BARS = 1_000
+
+#: The units a spend-over-time chart can use, finest first.
+UNITS = ("day", "month", "year")
 
 
 class SpendSource(Protocol):
@@ -80,10 +90,39 @@ class ReportContent:
         reach = min(self.period.end.astimezone(UTC), self.generated_at.astimezone(UTC))
         return self.last_commit_at.astimezone(UTC) < reach
 
-    def every_day(self) -> list[tuple[date, Decimal]]:
-        """Spend on every local day of the window, zero on days without spend (for charts)."""
-        spent = {row.date: row.total_spend for row in self.daily}
-        return [(day, spent.get(day.isoformat(), ZERO)) for day in self.period.days]
+    @property
+    def chart_unit(self) -> str | None:
+        """The finest of :data:`UNITS` that charts the window in at most :data:`MAX_BARS`
+        bars, or None when even years are too many (a window of more than 1,000 years)."""
+        first, last = self.period.first_day, self.period.last_day
+        counts = {
+            "day": self.period.day_count,
+            "month": (last.year - first.year) * 12 + last.month - first.month + 1,
+            "year": last.year - first.year + 1,
+        }
+        return next((unit for unit in UNITS if counts[unit] <= MAX_BARS), None)
+
+    def spend_over_time(self) -> list[tuple[date, Decimal]]:
+        """Spend per :attr:`chart_unit` over the whole window, zero where none (for charts).
+
+        Each bar is named by its first day and holds the exact sum of the days
+        with spend in it. Empty when the window is too long to chart.
+        """
+        unit = self.chart_unit
+        if unit is None:
+            return []
+        spent: dict[date, Decimal] = {}
+        for row in self.daily:
+            bucket = _bucket(date.fromisoformat(row.date), unit)
+            spent[bucket] = spent.get(bucket, ZERO) + row.total_spend
+
+        bars = []
+        bucket, last = _bucket(self.period.first_day, unit), _bucket(self.period.last_day, unit)
+        while True:
+            bars.append((bucket, spent.get(bucket, ZERO)))
+            if bucket == last:
+                return bars
+            bucket = _next_bucket(bucket, unit)
 
 
 def gather(
@@ -104,7 +143,11 @@ def gather(
         generated_at: the report's clock, shown on the report.
         last_commit_at: the lake's freshness, shown on the report.
         source_name: where the numbers came from, shown on the report.
+
+    Raises:
+        WindowError: ``top`` is not 1 to :data:`MAX_TOP`.
     """
+    check_top(top)
     start, end, tz = period.start, period.end, period.tz
     return ReportContent(
         period=period,
@@ -128,6 +171,7 @@ def empty_content(
     source_name: str,
 ) -> ReportContent:
     """The content of a report over a lake with no committed files: no spend at all."""
+    check_top(top)
     return ReportContent(
         period=period,
         stats=empty_stats(),
@@ -139,3 +183,32 @@ def empty_content(
         last_commit_at=last_commit_at,
         source=source_name,
     )
+
+
+def check_top(top: int) -> int:
+    """A ``--top`` count: an int from 1 to :data:`MAX_TOP`.
+
+    Raises:
+        WindowError: ``top`` is not such an int.
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+        raise WindowError(f"top {top!r} is not a count from 1 to {MAX_TOP:,}; choose one in range")
+    return top
+
+
+def _bucket(day: date, unit: str) -> date:
+    if unit == "month":
+        return day.replace(day=1)
+    if unit == "year":
+        return day.replace(month=1, day=1)
+    return day
+
+
+def _next_bucket(bucket: date, unit: str) -> date:
+    # Never called on the last bucket of a window, so date.max is never passed.
+    if unit == "month":
+        year, month = divmod(bucket.month, 12)
+        return bucket.replace(year=bucket.year + year, month=month + 1)
+    if unit == "year":
+        return bucket.replace(year=bucket.year + 1)
+    return bucket + timedelta(days=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ducto_olap.reports import display
-from ducto_olap.reports.content import ReportContent
+from ducto_olap.reports.content import MAX_BARS, ReportContent
 
 PERIOD_NAMES = {
     "yesterday": "yesterday",
@@ -17,7 +17,22 @@ PERIOD_NAMES = {
 }
 
 NO_SPEND = "No spend in this window."
-DAILY_NOTE = "Only days with spend are listed; the chart shows every day, zero where none."
+DAILY_NOTE = "Only days with spend are listed."
+
+_CHART_NOTES = {
+    "day": "the chart shows every day of the window, zero where there was none",
+    "month": (
+        "the window is too long for a bar per day, so the chart shows every month "
+        "(the sum of its days), zero where there was none"
+    ),
+    "year": (
+        "the window is too long for a bar per day or month, so the chart shows every year "
+        "(the sum of its days), zero where there was none"
+    ),
+    None: (
+        f"the window is more than {MAX_BARS:,} years long, too long to chart, so there is no chart"
+    ),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,6 +50,7 @@ class ReportText:
     generated: str
     source: str
     avg_days: str
+    chart_note: str
 
 
 def describe(content: ReportContent) -> ReportText:
@@ -61,15 +77,15 @@ def describe(content: ReportContent) -> ReportText:
         window_start=display.moment(period.start, period.tz),
         window_end=display.moment(period.end, period.tz),
         zone=period.tz,
-        length=_length(period.hours, len(period.days)),
+        length=_length(period.hours, period.day_count),
         freshness=freshness,
         stale=stale,
         generated=display.moment(content.generated_at, period.tz),
         source=content.source or "unknown source",
         avg_days=f"over {with_spend} day{'s' if with_spend != 1 else ''} with spend",
+        chart_note=f"Only days with spend are listed; {_CHART_NOTES[content.chart_unit]}.",
     )
 
 
 def _length(hours: float, days: int) -> str:
-    text = f"{hours:g} h" if hours < 48 else f"{days} days"
-    return text
+    return f"{hours:g} h" if hours < 48 else f"{days:,} days"

@@ -72,10 +72,18 @@ class ReportPeriod:
         return ZoneInfo(self.tz)
 
     @property
+    def day_count(self) -> int:
+        """How many local calendar dates the window touches (1 for an empty window)."""
+        return (self.last_day - self.first_day).days + 1
+
+    @property
     def days(self) -> list[date]:
-        """Every local calendar date the window touches, in order."""
-        count = (self.last_day - self.first_day).days + 1
-        return [self.first_day + timedelta(days=offset) for offset in range(count)]
+        """Every local calendar date the window touches, in order.
+
+        One item per day: a window of centuries makes a long list. Reports use
+        :attr:`day_count` and chart long windows by month or year instead.
+        """
+        return [self.first_day + timedelta(days=offset) for offset in range(self.day_count)]
 
     @property
     def hours(self) -> float:
@@ -113,7 +121,8 @@ def resolve_period(
 
     Raises:
         WindowError: both a period and ``start/end`` given, only one of ``start/end``,
-            an unknown period, zone or ISO value, a naive ``now``, or ``start > end``.
+            an unknown period, zone or ISO value, a naive ``now``, ``start >= end``, or
+            an end whose conversion to UTC falls outside the years 1 to 9999.
     """
     zone_name = check_time_zone(tz)
     zone = ZoneInfo(zone_name)
@@ -163,10 +172,27 @@ def _custom(start: str, end: str, zone_name: str) -> ReportPeriod:
     after = _parse_instant(end, zone, "--end")
     if first.astimezone(UTC) > after.astimezone(UTC):
         raise WindowError(f"--start {start} is after --end {end}; swap them")
+    # An empty window would be named like the day it starts on and replace that day's report.
+    if first.astimezone(UTC) == after.astimezone(UTC):
+        raise WindowError(
+            f"--start {start} and --end {end} make an empty window (the end is exclusive); "
+            f"give an --end after the --start, e.g. the next day"
+        )
     return ReportPeriod("custom", first, after, zone_name)
 
 
 def _parse_instant(value: str, zone: ZoneInfo, what: str) -> datetime:
+    try:
+        return _instant(value, zone, what)
+    except OverflowError as error:
+        # 0001-01-01 east of UTC or 9999-12-31 west of it has no UTC instant a datetime holds.
+        raise WindowError(
+            f"{what} {value!r} in {zone.key} is outside the years 1 to 9999 in UTC; "
+            f"give a later start or an earlier end"
+        ) from error
+
+
+def _instant(value: str, zone: ZoneInfo, what: str) -> datetime:
     text = value.strip()
     if len(text) == 10:
         try:
@@ -204,5 +230,6 @@ def _is_midnight(moment: datetime) -> bool:
 
 
 def _minute(moment: datetime) -> str:
-    text = moment.strftime("%Y-%m-%dT%H%M")
-    return text + moment.strftime("%S") if moment.second or moment.microsecond else text
+    # isoformat, not strftime("%Y"): the C library writes the year 1 as "1", not "0001".
+    text = f"{moment.date().isoformat()}T{moment:%H%M}"
+    return text + f"{moment:%S}" if moment.second or moment.microsecond else text

@@ -48,6 +48,9 @@ def render_html(content: ReportContent) -> str:
         # Trusted markup: matplotlib wrote it and escaped the labels inside it.
         context["model_chart"] = Markup(charts.model_bar_chart(content.by_model))
         # One bar for one day says nothing the stats card does not; draw from two days on.
-        if len(content.period.days) > 1:
-            context["daily_chart"] = Markup(charts.daily_bar_chart(content.every_day()))
+        # Bars are built per day, month or year so a window of centuries stays a few bars.
+        bars = content.spend_over_time()
+        if content.period.day_count > 1 and bars:
+            chart = charts.spend_bar_chart(bars, content.chart_unit or "day")
+            context["daily_chart"] = Markup(chart)
     return environment.get_template("report.html").render(context)

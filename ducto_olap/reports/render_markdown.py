@@ -1,5 +1,9 @@
 """The Markdown report, for chat and wikis: tables only, every user string escaped.
 
+Only strings a user controls (user ids, model names, the lake path, the zone)
+go through :func:`escape`; the report's own fixed sentences are written as
+Markdown, so their parentheses stay plain and their backticks mark code.
+
 User ids and model names can hold anything. :func:`escape` makes them plain
 text in any CommonMark/GFM renderer: the punctuation that means something inline
 gets a backslash (a ``|`` can no longer end a table cell, a backtick no longer
@@ -38,13 +42,14 @@ def render_markdown(content: ReportContent) -> str:
         f"# {text.title}",
         "",
         f"- **Window:** {text.window_start} → {text.window_end} "
-        f"({text.period}, {text.length}, days in {text.zone}, end exclusive)",
+        f"({text.period}, {text.length}, days in {escape(text.zone)}, end exclusive)",
         f"- **Lake last commit:** {text.freshness}",
         f"- **Generated:** {text.generated} by {escape(text.source)}",
         "",
     ]
+    # Our own sentence (times and a command, no user string): its backticks are meant as code.
     if text.stale:
-        lines += [f"> **Note:** {escape(text.stale)}", ""]
+        lines += [f"> **Note:** {text.stale}", ""]
 
     lines += ["## Summary", ""]
     lines += _table(
@@ -77,7 +82,7 @@ def render_markdown(content: ReportContent) -> str:
         right=[True, False, True, True],
     )
 
-    lines += ["", "## Daily spend", "", DAILY_NOTE.split(";")[0] + ".", ""]
+    lines += ["", "## Daily spend", "", DAILY_NOTE, ""]
     lines += _table(
         ["date", "spend", "transactions"],
         [

@@ -54,7 +54,8 @@ def report_from_lake(
         # Freshness is read before the questions: the data is at least this new.
         snapshot = analytics.snapshot()
         last_commit_at = last_commit_time(snapshot)
-        source = f"{engine} over {analytics.layout.root}"
+        # Resolved: the report names the real folder, not "rp/../data/lake".
+        source = f"{engine} over {analytics.layout.root.resolve()}"
         if not snapshot.files:
             return empty_content(
                 period,
@@ -111,6 +112,9 @@ def write_report(content: ReportContent, out: Path, formats: Sequence[str]) -> l
 
     Every file is rendered before the first is written, so a rendering error leaves
     the folder as it was; each file is replaced atomically.
+
+    Raises:
+        OSError: a file cannot be written into ``out`` (e.g. permission denied).
     """
     started = time.perf_counter()
     files = report_files(content, formats)
