@@ -5,8 +5,12 @@ A commit is one landed export (or compaction). Its record is a JSON file
 so a reader sees a commit whole or not at all, and two writers can never both
 land the same commit id. The set of committed files is the replay of all
 records in id order: each adds files and may remove files (compaction).
-Anything in ``transactions/`` or ``rollups/`` that no record names is a
-leftover of a crashed run: readers ignore it and the next export removes it.
+Anything in ``transactions/`` or ``rollups/`` that no record names is ignored
+by readers: a leftover of a crashed run (the next writer removes it, if it has
+a name the writers give) or a file someone else put there (left alone).
+
+A folder is a lake once it has ``_ducto/commits/`` (:func:`init_lake`), and each
+record names the ledger it was exported from (``ledger_id``).
 
 A commit with ``rollups=True`` wrote the rollups of every transaction file it
 added (a date without spend gets no rollup file). A date's rollups are
