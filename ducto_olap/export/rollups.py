@@ -88,11 +88,31 @@ class RollupAccumulator:
             if len(parts) >= _MAX_PARTS:
                 parts[:] = [fold(parts)]
 
+    def take(self, day: date) -> Iterator[tuple[str, pa.Table]]:
+        """``(rollup table, its rows sorted by key)`` counted so far for ``day``, then forgets them.
+
+        The writer takes a day's rollups as it closes the day's file, so memory holds
+        the keys of the open partitions only, not of every day of the export. Rows of
+        the day that arrive later go into another rollup file; readers sum the files.
+        """
+        for name in sorted(ROLLUP_KEYS):
+            parts = self._parts.pop((day, name), None)
+            if parts:
+                yield name, _rollup_table(day, name, fold(parts))
+
     def tables(self) -> Iterator[tuple[date, str, pa.Table]]:
-        """``(day, rollup table, its rows sorted by key)`` for each day with spend."""
-        for (day, name), parts in sorted(self._parts.items()):
-            totals = fold(parts).sort_by("key")
-            schema = ROLLUP_SCHEMAS[name]
-            days = pa.array([day] * totals.num_rows, pa.date32())
-            columns = [days, totals["key"], totals["total_spend"], totals["transaction_count"]]
-            yield day, name, pa.Table.from_arrays(columns, schema=schema)
+        """``(day, rollup table, its rows)`` for every day not yet taken, in day order."""
+        for day in self.days():
+            for name, table in self.take(day):
+                yield day, name, table
+
+    def days(self) -> list[date]:
+        """The days with counted spend not yet taken."""
+        return sorted({day for day, _ in self._parts})
+
+
+def _rollup_table(day: date, name: str, totals: pa.Table) -> pa.Table:
+    totals = totals.sort_by("key")
+    days = pa.array([day] * totals.num_rows, pa.date32())
+    columns = [days, totals["key"], totals["total_spend"], totals["transaction_count"]]
+    return pa.Table.from_arrays(columns, schema=ROLLUP_SCHEMAS[name])

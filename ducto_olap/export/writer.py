@@ -306,13 +306,18 @@ class PartitionWriter:
         self._file_number += 1
         return f"{self.commit_id:010d}-{self._file_number:05d}-{self.kind}.parquet"
 
-    def _write_rollups(self) -> None:
-        for day, table_name, rollup in self._rollups.tables():
-            final = self.layout.partition_dir(day, table_name) / self._file_name()
-            staging = self.staging_root / ROLLUPS / table_name / final.parent.name / final.name
-            staging.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(rollup, staging, compression=self.compression)
-            self.staged.append(StagedFile(staging, final, rollup.num_rows, table_name))
+    def _write_rollups(self, day: date | None = None) -> None:
+        days = [day] if day is not None else self._rollups.days()
+        for each_day in days:
+            for table_name, rollup in self._rollups.take(each_day):
+                self._stage_rollup(each_day, table_name, rollup)
+
+    def _stage_rollup(self, day: date, table_name: str, rollup: pa.Table) -> None:
+        final = self.layout.partition_dir(day, table_name) / self._file_name()
+        staging = self.staging_root / ROLLUPS / table_name / final.parent.name / final.name
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(rollup, staging, compression=self.compression)
+        self.staged.append(StagedFile(staging, final, rollup.num_rows, table_name))
 
     def _close(self, part: _Partition) -> None:
         if part.writer is None or part.path is None:
@@ -322,6 +327,7 @@ class PartitionWriter:
         self.staged.append(StagedFile(part.path, final, part.file_rows))
         self._open.pop(part.day, None)
         part.writer, part.path, part.file_rows = None, None, 0
+        self._write_rollups(part.day)
 
 
 def _fsync_file(path: Path) -> None:
