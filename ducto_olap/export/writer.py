@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from ducto_olap.export.rollups import RollupAccumulator
 from ducto_olap.lake.commit_log import fsync_dir
-from ducto_olap.lake.layout import LAKE_SCHEMA, ROLLUPS, TRANSACTIONS, LakeLayout
+from ducto_olap.lake.layout import LAKE_SCHEMA, TRANSACTIONS, LakeLayout
 
 #: Rows per Parquet row group: large enough for fast scans and good compression.
 ROW_GROUP_ROWS = 1 << 20
@@ -177,6 +177,7 @@ class PartitionWriter:
         self._pins = _Pins()
         self._file_number = 0
         self._rollups = RollupAccumulator()
+        self._made_dirs: set[Path] = set()
 
     @property
     def rows(self) -> int:
@@ -243,7 +244,7 @@ class PartitionWriter:
         """
         directories = set()
         for number, entry in enumerate(self.staged, start=1):
-            entry.final.parent.mkdir(parents=True, exist_ok=True)
+            self._make_dir(entry.final.parent)
             os.rename(entry.staging, entry.final)
             directories.add(entry.final.parent)
             if on_renamed is not None:
@@ -285,9 +286,10 @@ class PartitionWriter:
             _, oldest = self._open.popitem(last=False)
             self._close(oldest)
 
-        folder = self.staging_root / f"date={part.day.isoformat()}"
-        folder.mkdir(parents=True, exist_ok=True)
-        part.path = folder / self._file_name()
+        # Staged files lie flat: their names are unique within the commit, and one
+        # folder per day and table cost a directory each for nothing.
+        self._make_dir(self.staging_root)
+        part.path = self.staging_root / self._file_name()
         # Amounts as INT64-backed DECIMAL(18,4): standard Parquet, and cheaper to
         # filter than fixed-length byte arrays.
         part.writer = pq.ParquetWriter(
@@ -302,6 +304,12 @@ class PartitionWriter:
         self._open[part.day] = part
         return part.writer
 
+    def _make_dir(self, folder: Path) -> None:
+        # A run touches each folder many times, and mkdir costs a system call each.
+        if folder not in self._made_dirs:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(folder)
+
     def _file_name(self) -> str:
         self._file_number += 1
         return f"{self.commit_id:010d}-{self._file_number:05d}-{self.kind}.parquet"
@@ -314,8 +322,8 @@ class PartitionWriter:
 
     def _stage_rollup(self, day: date, table_name: str, rollup: pa.Table) -> None:
         final = self.layout.partition_dir(day, table_name) / self._file_name()
-        staging = self.staging_root / ROLLUPS / table_name / final.parent.name / final.name
-        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.staging_root / final.name
+        self._make_dir(self.staging_root)
         pq.write_table(rollup, staging, compression=self.compression)
         self.staged.append(StagedFile(staging, final, rollup.num_rows, table_name))
 
