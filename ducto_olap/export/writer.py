@@ -50,7 +50,7 @@ MIN_SLICE_ROWS = 1024
 _EPOCH = date(1970, 1, 1)
 _MICROSECONDS_PER_DAY = 86_400_000_000
 # Low-cardinality text gets dictionaries; ids, times and JSON compress better without.
-_DICTIONARY_COLUMNS = ["user_id", "type", "operation_type", "model", "reservation_id"]
+_DICTIONARY_COLUMNS = ["user_id", "type", "operation_type", "model"]
 # Min/max of long JSON text prunes nothing and costs a string compare per row.
 _STATISTICS_COLUMNS = [name for name in LAKE_SCHEMA.names if name != "metadata"]
 
