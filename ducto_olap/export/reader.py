@@ -215,7 +215,8 @@ class LedgerReader:
 
     def _wrap(self, error: Exception, what: str) -> ExportError:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return ExportError(f"{what} at {mask_dsn(self.dsn)}: {text}")
+        # libpq quotes a malformed DSN whole in its message: mask that too.
+        return ExportError(f"{what} at {mask_dsn(self.dsn)}: {mask_dsn(text)}")
 
 
 @functools.cache
