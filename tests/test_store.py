@@ -309,3 +309,12 @@ def test_overlong_ids_are_refused(any_store: PostgresStore | MemoryStore) -> Non
     hold = any_store.reserve_credits(hold_user, 1, "inference")
     with pytest.raises(InvalidInput, match="idempotency_key is 4000 bytes"):
         any_store.deduct_credits(hold_user, hold.reservation_id, 1, idempotency_key="é" * 2000)
+
+
+def test_a_database_without_a_ledger_says_how_to_make_one(database_dsn: str) -> None:
+    bare = PostgresStore(database_dsn)
+    with pytest.raises(
+        DatabaseError, match="no ledger in .*setup\\(\\) or fill it with ducto-olap seed"
+    ):
+        bare.spend_by_user(*WINDOW)
+    bare.close()

@@ -216,6 +216,11 @@ class PostgresStore(CreditStore):
             ):
                 yield cursor
         except psycopg.Error as error:
+            if isinstance(error, psycopg.errors.UndefinedTable):
+                raise DatabaseError(
+                    f"no ledger in {mask_dsn(self.dsn)}: {one_line(error)}; create it with "
+                    f"PostgresStore(dsn).setup() or fill it with ducto-olap seed"
+                ) from error
             raise DatabaseError(f"PostgreSQL error: {error}".strip()) from error
 
     def _lock_balance(self, cursor: psycopg.Cursor[dict[str, Any]], user_id: str) -> Decimal:
