@@ -46,8 +46,11 @@ def to_signed_amount(value: object, *, what: str = "amount") -> Decimal:
     """Like :func:`to_amount` but either sign is allowed; only zero is refused."""
     if isinstance(value, str) and value.strip().startswith("-"):
         return -to_amount(value.strip()[1:], what=what)
-    if isinstance(value, int | Decimal) and not isinstance(value, bool) and value < 0:
-        return -to_amount(-value, what=what)
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if value == 0:
+            raise InvalidAmount(f"{what} must not be zero")
+        if value < 0:
+            return -to_amount(-value, what=what)
     return to_amount(value, what=what)
 
 

@@ -279,3 +279,31 @@ def test_demo_refuses_a_folder_that_is_not_its_lake(server_dsn: str, tmp_path: P
 def test_piped_tables_never_fold_amounts(lake: Path) -> None:
     _, out, _ = run("query", "spend-by-user", "--lake", str(lake), "--start", START, "--end", END)
     assert any("17.5000" in line and "bob" in line for line in out.splitlines())
+
+
+def test_debug_tracebacks_mask_passwords_too() -> None:
+    code, _, err = run(
+        "--debug",
+        "query",
+        "spend-by-user",
+        "--engine",
+        "postgres",
+        "--dsn",
+        "postgresql://u:secret@[::1:1/x",
+    )
+    assert code == 1
+    assert "Traceback" in err and "secret" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["seed", "--rows", "10", "--end", "0001-01-01"], "reaches before the year 1"),
+        (["seed", "--rows", "10", "--models", ",,"], "names no model"),
+        (["seed", "--rows", "10", "--days", "100000000"], "1<=x<=36500"),
+    ],
+)
+def test_bad_seed_values_are_usage_errors(args: list[str], message: str) -> None:
+    code, _, err = run(*args)
+    assert code == 2
+    assert message in err

@@ -154,7 +154,10 @@ def test_a_folder_that_is_not_a_lake_is_refused_by_every_reader(tmp_path: Path) 
     folder = tmp_path / "etc"
     folder.mkdir()
     (folder / "passwd").write_text("root:x:0:0\n")
-    expected = f"{folder} is not a lake (no _ducto/commits); run ducto-olap export --lake {folder}"
+    expected = (
+        f"{folder} is not a lake (no _ducto/commits); pass the folder an export wrote, "
+        f"or create a lake with ducto-olap export --lake PATH"
+    )
 
     with pytest.raises(LakeError, match="is not a lake") as refused:
         read_snapshot(folder)
@@ -166,9 +169,9 @@ def test_a_folder_that_is_not_a_lake_is_refused_by_every_reader(tmp_path: Path) 
     for args in (["sql", "SELECT 1"], ["shell"], ["query", "top-users"]):
         result = runner.invoke(cli, [*args, "--lake", str(folder)])
         assert result.exit_code == 1, (args, result.output)
-        assert result.stderr.strip() == f"error: {expected} first", args
+        assert result.stderr.strip() == f"error: {expected}", args
 
-    assert str(refused.value) == f"{expected} first"
+    assert str(refused.value) == expected
     assert sorted(path.name for path in folder.iterdir()) == ["passwd"]
 
 

@@ -318,3 +318,9 @@ def test_a_database_without_a_ledger_says_how_to_make_one(database_dsn: str) -> 
     ):
         bare.spend_by_user(*WINDOW)
     bare.close()
+
+
+def test_imported_rows_may_be_negative_but_not_zero(any_store: PostgresStore | MemoryStore) -> None:
+    with pytest.raises(InvalidAmount, match="must not be zero"):
+        any_store.import_transaction("zed", 0, "usage")
+    assert any_store.import_transaction("zed", "-1.5", "usage").amount == Decimal("-1.5000")

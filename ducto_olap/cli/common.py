@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
@@ -66,11 +67,14 @@ def handle_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            # click itself ends a closed pipe (`| head`) quietly.
             raise
         except Exception as error:
             if _debug_enabled():
-                raise
+                # The traceback too may quote a DSN (libpq echoes a malformed one).
+                click.echo(mask_dsn(traceback.format_exc()), err=True, nl=False)
+                raise click.exceptions.Exit(1) from error
             # A malformed window, zone or setting is the caller's input: a usage error.
             kind = UsageError if isinstance(error, WindowError | ConfigError) else CommandError
             raise kind(one_line(error)) from error

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -31,14 +31,14 @@ from ducto_olap.synth import DEFAULT_MODELS, seed_ledger
 )
 @click.option(
     "--days",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=36_500),
     default=90,
     show_default=True,
     help="Days the ledger spans, ending at --end.",
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=-(2**63), max=2**63 - 1),
     default=42,
     show_default=True,
     help="The same seed and sizes give the same ledger.",
@@ -83,6 +83,14 @@ def seed(
     names = (
         DEFAULT_MODELS if models is None else [m.strip() for m in models.split(",") if m.strip()]
     )
+    if not names:
+        raise ConfigError(f"--models {models!r} names no model; give comma-separated names")
+    end_at = _parse_end(end)
+    try:
+        (end_at or datetime.now(UTC)) - timedelta(days=days)
+    except OverflowError:
+        raise ConfigError(f"--days {days} before --end reaches before the year 1") from None
+
     summary = seed_ledger(
         resolve_store_dsn(dsn),
         rows=rows,
@@ -90,7 +98,7 @@ def seed(
         days=days,
         seed=seed,
         models=names,
-        end=_parse_end(end),
+        end=end_at,
     )
     echo(render([summary.to_dict()], fmt, single=True, title="seeded"))
 

@@ -178,8 +178,8 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
         )
     if must_exist and not layout.commits_dir.is_dir():
         raise LakeError(
-            f"{layout.root} is not a lake (no {META}/commits); "
-            f"run ducto-olap export --lake {layout.root} first"
+            f"{layout.root} is not a lake (no {META}/commits); pass the folder an export "
+            f"wrote, or create a lake with ducto-olap export --lake PATH"
         )
 
     commits = tuple(_read_records(layout))
