@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -142,8 +143,6 @@ def compare(reference: dict[str, Any], others: dict[str, dict[str, Any]]) -> Non
 
 
 def timed(step: Callable[[], Any]) -> tuple[Any, float]:
-    import time
-
     started = time.perf_counter()
     result = step()
     return result, time.perf_counter() - started

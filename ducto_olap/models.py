@@ -112,7 +112,7 @@ class Rows(list[RowT]):
         """An Arrow table; amounts are ``decimal128(38, 4)``, counts ``int64``."""
         import pyarrow as pa
 
-        schema = pa.schema([(name, _ARROW_TYPES[name]()) for name in self.columns])
+        schema = pa.schema([(name, _arrow_type(name)) for name in self.columns])
         columns = {name: [getattr(row, name) for row in self] for name in self.columns}
         return pa.table(columns, schema=schema)
 
@@ -125,36 +125,18 @@ class Rows(list[RowT]):
         return frame
 
 
-def _decimal_type() -> Any:
+_DECIMAL_FIELDS = {"total_spend", "total_credits_consumed", "avg_daily_spend"}
+_INT_FIELDS = {"transaction_count", "active_users"}
+
+
+def _arrow_type(name: str) -> pa.DataType:
     import pyarrow as pa
 
-    return pa.decimal128(38, 4)
-
-
-def _string_type() -> Any:
-    import pyarrow as pa
-
+    if name in _DECIMAL_FIELDS:
+        return pa.decimal128(38, 4)
+    if name in _INT_FIELDS:
+        return pa.int64()
     return pa.string()
-
-
-def _int_type() -> Any:
-    import pyarrow as pa
-
-    return pa.int64()
-
-
-_ARROW_TYPES = {
-    "user_id": _string_type,
-    "model": _string_type,
-    "date": _string_type,
-    "top_model": _string_type,
-    "top_user": _string_type,
-    "total_spend": _decimal_type,
-    "total_credits_consumed": _decimal_type,
-    "avg_daily_spend": _decimal_type,
-    "transaction_count": _int_type,
-    "active_users": _int_type,
-}
 
 
 class CreditMetadata(Mapping[str, Any]):

@@ -82,7 +82,3 @@ def model_of(metadata: Mapping[str, Any]) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
-
-
-def refund_amount(value: object) -> Decimal:
-    return to_amount(value, what="refund amount")
