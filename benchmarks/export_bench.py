@@ -3,15 +3,16 @@
 :func:`measure_export` exports a ledger to a fresh lake and measures, in the same run:
 
 - the rate of a bare ``COPY (SELECT <the exporter's columns>) TO STDOUT (FORMAT
-  binary)`` drained without parsing, before and after the export (the machine is
-  shared, so both are kept and their mean is the reference);
+  binary)`` drained without parsing;
 - the end-to-end export (Postgres to committed Parquet) in a child process, so its
   peak resident memory (``ru_maxrss``) is the export's alone;
+- both interleaved over a few rounds (the machine is shared and drifts), compared
+  by their medians;
 - an incremental export of 10,000 new rows on top of the full lake.
 
 Run alone::
 
-    python -m benchmarks.export_bench --rows 10000000 [--dsn DSN] [--out FILE.json]
+    python -m benchmarks.export_bench --rows 10000000 [--rounds 3] [--dsn DSN] [--out FILE.json]
 
 Without ``--dsn`` it starts an embedded server in a temporary folder and seeds it
 with :func:`ducto_olap.synth.seed_ledger`; with ``--dsn`` it seeds only an empty
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,8 +51,13 @@ print(json.dumps({**result.to_dict(), "peak_rss_mb": round(peak / 1024, 1)}))
 """
 
 
-def measure_export(dsn: str, lake_dir: str | Path) -> dict[str, Any]:
+def measure_export(dsn: str, lake_dir: str | Path, rounds: int = 3) -> dict[str, Any]:
     """Export the ledger at ``dsn`` to ``lake_dir`` and measure it against a bare COPY.
+
+    A round is a bare COPY, then a full export to a fresh lake; one more bare COPY
+    closes the last round. The machine is shared and its speed drifts within
+    minutes, so the two are interleaved and compared by their medians; each
+    round's own ratio (its export against the COPYs on either side) is kept too.
 
     ``lake_dir`` should not hold a lake yet (the full export must be a full one).
     Afterwards it holds the whole ledger, including the incremental rows.
@@ -58,24 +65,35 @@ def measure_export(dsn: str, lake_dir: str | Path) -> dict[str, Any]:
     lake = Path(lake_dir)
     rows = _ledger_rows(dsn)
 
-    copy_before = bare_copy(dsn)
-    full = _export_in_child(dsn, lake)
-    copy_after = bare_copy(dsn)
-    copy_rate = (copy_before["rows_per_second"] + copy_after["rows_per_second"]) / 2
+    copies, exports = [bare_copy(dsn)], []
+    for number in range(1, rounds + 1):
+        target = lake if number == rounds else lake.with_name(f"{lake.name}-round{number}")
+        exports.append(_export_in_child(dsn, target))
+        copies.append(bare_copy(dsn))
+        if target != lake:
+            shutil.rmtree(target)
+
+    copy_rate = statistics.median(copy["rows_per_second"] for copy in copies)
+    export_rate = statistics.median(export["rows_per_second"] for export in exports)
+    paired = [
+        export["rows_per_second"] * 2 / (before["rows_per_second"] + after["rows_per_second"])
+        for export, before, after in zip(exports, copies, copies[1:], strict=False)
+    ]
 
     _append_rows(dsn, INCREMENTAL_ROWS)
     incremental = _export_in_process(dsn, lake)
 
-    ratio = full["rows_per_second"] / copy_rate if copy_rate else 0.0
     return {
         "ledger_rows": rows,
-        "bare_copy_before": copy_before,
-        "bare_copy_after": copy_after,
+        "rounds": rounds,
+        "bare_copies": copies,
         "bare_copy_rows_per_second": round(copy_rate),
-        "export": full,
-        "export_rows_per_second": full["rows_per_second"],
-        "ratio_to_bare_copy": round(ratio, 3),
-        "peak_rss_mb": full["peak_rss_mb"],
+        "exports": exports,
+        "export": exports[-1],
+        "export_rows_per_second": round(export_rate),
+        "ratio_to_bare_copy": round(export_rate / copy_rate, 3) if copy_rate else 0.0,
+        "ratio_per_round": [round(ratio, 3) for ratio in paired],
+        "peak_rss_mb": max(export["peak_rss_mb"] for export in exports),
         "incremental": incremental,
         "incremental_seconds": incremental["seconds"],
         "targets": {
@@ -152,6 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=10_000_000, help="ledger rows to seed")
     parser.add_argument("--dsn", default=None, help="an existing database (seeded if empty)")
     parser.add_argument("--out", type=Path, default=None, help="write the results JSON here")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved bare COPY / export rounds (median)"
+    )
     args = parser.parse_args(argv)
 
     from benchmarks.machine import machine
@@ -164,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         seeded = None
         if _table_missing_or_empty(dsn):
             seeded = seed_ledger(dsn, rows=args.rows, users=100_000, days=365, seed=7).to_dict()
-        measured = measure_export(dsn, work / "lake")
+        measured = measure_export(dsn, work / "lake", rounds=args.rounds)
         report = {"benchmark": "export", "machine": machine(), "seed": seeded, **measured}
         text = json.dumps(report, indent=2)
         print(text)

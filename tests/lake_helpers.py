@@ -76,8 +76,13 @@ def write_lake(
     *,
     files_per_day: int = 1,
     rollups: bool = False,
+    sparse_gain: int | None = None,
 ) -> LakeLayout:
-    """Land ``rows`` as the next commit of the lake at ``root`` (created if needed)."""
+    """Land ``rows`` as the next commit of the lake at ``root`` (created if needed).
+
+    With ``sparse_gain`` (and ``rollups``) every day's rollup of a table with more
+    than 1/``sparse_gain`` of its spend rows is left out as sparse, however few.
+    """
     layout = root if isinstance(root, LakeLayout) else LakeLayout(root)
     layout.root.mkdir(parents=True, exist_ok=True)
     snapshot = read_snapshot(layout, must_exist=False)
@@ -89,7 +94,12 @@ def write_lake(
 
     paths: list[Path] = []
     counts: list[int] = []
-    accumulator = RollupAccumulator()
+    accumulator = RollupAccumulator(
+        None if sparse_gain is None else (lambda _: True),
+        spare_newest=False,
+        min_gain=sparse_gain,
+        min_judged_rows=1,
+    )
     for day, day_rows in sorted(by_day.items()):
         for part in range(files_per_day):
             chunk = day_rows[part::files_per_day]
@@ -115,6 +125,10 @@ def write_lake(
         rows=sum(counts),
         added=tuple(file_entries(layout, paths, counts)),
         rollups=rollups,
+        sparse_rollups={
+            table: sorted(day.isoformat() for day in days)
+            for table, days in accumulator.sparse.items()
+        },
     )
     write_commit(layout, record)
     return layout

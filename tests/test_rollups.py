@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ from hypothesis import strategies as st
 from ducto_olap import PostgresStore
 from ducto_olap.engines import open_analytics
 from ducto_olap.export import FAULT_POINTS, Exporter, InjectedFailure, compact
+from ducto_olap.export import rollups as rollups_module
+from ducto_olap.export import writer as writer_module
+from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake import (
     ROLLUP_SCHEMAS,
     SPEND_BY_MODEL_DAY,
@@ -35,7 +38,7 @@ from ducto_olap.lake import (
 )
 from ducto_olap.store.memory import MemoryStore
 from ducto_olap.window import make_window
-from tests.lake_helpers import LedgerRow, load_store, row, write_lake
+from tests.lake_helpers import LedgerRow, lake_table, load_store, row, write_lake
 from tests.test_engines import CASES, ENGINES, ask
 
 MAX = "99999999999999.9999"
@@ -349,16 +352,23 @@ _rows = st.builds(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    commits=st.lists(st.lists(_rows, max_size=12), min_size=1, max_size=3),
+    # Each commit with a rollup gain rule: none, or leave out days with 1/2 or 1/4.
+    commits=st.lists(
+        st.tuples(st.lists(_rows, max_size=12), st.sampled_from([None, 2, 4])),
+        min_size=1,
+        max_size=3,
+    ),
     window=st.tuples(_instants, _instants).map(sorted),
 )
 def test_random_windows_match_the_memory_store(
-    tmp_path_factory: pytest.TempPathFactory, commits: list[list[LedgerRow]], window: list[datetime]
+    tmp_path_factory: pytest.TempPathFactory,
+    commits: list[tuple[list[LedgerRow], int | None]],
+    window: list[datetime],
 ) -> None:
     lake = tmp_path_factory.mktemp("random") / "lake"
     memory = MemoryStore()
-    for rows in commits:
-        write_lake(lake, rows, rollups=True)
+    for rows, sparse_gain in commits:
+        write_lake(lake, rows, rollups=True, sparse_gain=sparse_gain)
         load_store(memory, rows)
     start, end = window
 
@@ -410,3 +420,107 @@ def test_hand_checked_cases_read_rollups_on_an_exported_lake(
             case = CASES[0]
             assert engine.plan(make_window(*case.window), (SPEND_BY_USER_DAY,)).uses_rollups
             assert ask(engine, case) == case.expected
+
+
+# Sparse days: a rollup about as large as its rows is left out, and read from transactions.
+
+
+def _all_answers(source: Any, start: datetime, end: datetime) -> list[Any]:
+    return [
+        source.spend_by_user(start, end),
+        source.top_users(3, start, end),
+        source.spend_by_model(start, end),
+        source.daily_spend(start, end),
+        source.aggregate_stats(start, end),
+    ]
+
+
+def _assert_engines_match(lake: Path, store: PostgresStore) -> None:
+    start, end = utc("2024-06-01T00:00"), utc("2024-06-04T00:00")
+    expected = _all_answers(store, start, end)
+    for name in ENGINES:
+        with open_analytics(lake, name) as engine:
+            assert _all_answers(engine, start, end) == expected, name
+
+
+def test_sparse_days_are_left_out_and_answered_from_transactions(
+    store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rollups_module, "MIN_JUDGED_SPEND_ROWS", 1)
+    insert(
+        store.dsn,
+        [(f"once-{i}", "-1", "usage", "m", f"2024-06-01T0{i}:00Z") for i in range(8)]
+        + [("whale", "-2", "usage", "m", f"2024-06-02T0{i}:00Z") for i in range(8)]
+        # The newest day has the sparse shape too, but an export spares it.
+        + [(f"new-{i}", "-3", "usage", None, f"2024-06-03T0{i}:00Z") for i in range(8)],
+    )
+    lake = tmp_path / "lake"
+    Exporter(store, lake).run()
+
+    snapshot = read_snapshot(lake)
+    assert snapshot.commits[-1].sparse_rollups == {SPEND_BY_USER_DAY: ["2024-06-01"]}
+    assert not snapshot.has_rollups(date(2024, 6, 1))
+    assert snapshot.has_rollups(date(2024, 6, 1), SPEND_BY_MODEL_DAY)
+    assert snapshot.has_rollups(date(2024, 6, 2)) and snapshot.has_rollups(date(2024, 6, 3))
+    committed = committed_rollups(lake)
+    assert not any(
+        table == SPEND_BY_USER_DAY and day == "2024-06-01" for table, day, _ in committed
+    )
+    assert committed == {
+        key: value
+        for key, value in raw_rollups(lake).items()
+        if key[:2] != (SPEND_BY_USER_DAY, "2024-06-01")
+    }
+    with open_analytics(lake, "duckdb") as engine:
+        plan = engine.plan(make_window(utc("2024-06-01T00:00"), utc("2024-06-04T00:00")))
+        user_plan = engine.plan(
+            make_window(utc("2024-06-01T00:00"), utc("2024-06-04T00:00")), (SPEND_BY_USER_DAY,)
+        )
+    assert len(plan.transactions) == 3
+    assert [path.parent.name for path in user_plan.transactions] == ["date=2024-06-01"]
+    _assert_engines_match(lake, store)
+
+    # A later commit adds to a date the lake knows: it is not judged, and the day
+    # stays sparse; the rows make the whole day dense, which compaction sees.
+    insert(
+        store.dsn, [("once-0", "-5", "usage", "m", f"2024-06-01T1{i % 10}:00Z") for i in range(40)]
+    )
+    Exporter(store, lake).run()
+    assert read_snapshot(lake).commits[-1].sparse_rollups == {}
+    assert not read_snapshot(lake).has_rollups(date(2024, 6, 1))
+    _assert_engines_match(lake, store)
+
+    compact(lake)
+    snapshot = read_snapshot(lake)
+    assert snapshot.commits[-1].kind == "compact"
+    assert snapshot.commits[-1].sparse_rollups == {}
+    assert snapshot.has_rollups(date(2024, 6, 1))
+    assert committed_rollups(lake) == raw_rollups(lake) == ledger_rollups(store.dsn)
+    _assert_engines_match(lake, store)
+
+
+def test_a_rollup_judged_sparse_later_drops_the_file_staged_earlier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every write is flushed, and one open file at a time: a day's file closes (and
+    # its rollups are taken) as soon as another day is written.
+    monkeypatch.setattr(writer_module, "BUFFER_BYTES", 0)
+    monkeypatch.setattr(writer_module, "MAX_OPEN_FILES", 1)
+    writer = PartitionWriter(
+        LakeLayout(tmp_path / "lake"), 1, whole_day=lambda _: True, min_judged_rows=1
+    )
+    day = datetime(2024, 6, 1, tzinfo=UTC)
+
+    def write(rows: list[LedgerRow]) -> None:
+        writer.write(lake_table(rows).to_batches()[0])
+
+    write([row("whale", "-1", day + timedelta(minutes=i)) for i in range(8)])
+    write([row("later", "-1", day + timedelta(days=1))])
+    assert [entry.table for entry in writer.staged].count(SPEND_BY_USER_DAY) == 1
+    write([row(f"once-{i}", "-1", day + timedelta(hours=1, minutes=i)) for i in range(30)])
+    staged = writer.finish()
+
+    assert writer.sparse_rollups == {SPEND_BY_USER_DAY: ["2024-06-01"]}
+    user_rollups = [entry for entry in staged if entry.table == SPEND_BY_USER_DAY]
+    assert [entry.final.parent.name for entry in user_rollups] == ["date=2024-06-02"]
+    assert sorted(writer.staging_root.iterdir()) == sorted(entry.staging for entry in staged)

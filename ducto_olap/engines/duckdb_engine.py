@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from ducto_olap.engines.base import LakeAnalytics, ReadPlan, logger
+from ducto_olap.engines.base import LakeAnalytics, ReadPlan, logger, top_user_rows, user_rows
 from ducto_olap.errors import QueryError, WindowError
 from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, LakeLayout
 from ducto_olap.models import (
@@ -48,7 +49,8 @@ FROM read_parquet($files, hive_partitioning = false)
 WHERE type = 'usage' AND amount < 0 AND created_at >= $start AND created_at < $end
 """
 
-# Per-user answers can have many rows: totals come back as exact decimal text,
+# Per-user answers can have many rows: they come back as Arrow columns (DuckDB's
+# row-by-row fetch costs more than the query) with totals as exact decimal text,
 # which Python turns into Decimals about twice as fast as DuckDB's own conversion.
 SPEND_BY_USER = f"""
 SELECT user_id, CAST(sum(-amount) AS VARCHAR) AS total, count(*) AS count
@@ -139,16 +141,18 @@ _PARTS = {
         SPEND_BY_MODEL_DAY,
         "SELECT model AS key, total_spend AS total, transaction_count AS count {scan}",
     ),
+    # A day's total is the sum of its models' totals: the per-model rollup has a
+    # handful of rows a day, so it is almost never left out as sparse.
     "day": (
         f"SELECT {_UTC_DATE.format(key=_UTC_DAY)} AS key, sum(-amount) AS total, "
         f"count(*) AS count {_SPEND} GROUP BY 1",
-        SPEND_BY_USER_DAY,
+        SPEND_BY_MODEL_DAY,
         "SELECT day AS key, total_spend AS total, transaction_count AS count {scan}",
     ),
 }
 
 _MIXED_BREAKDOWN = """
-SELECT key, CAST(sum(total) AS VARCHAR) AS total, sum(count) AS count
+SELECT key, CAST(sum(total) AS VARCHAR) AS total, CAST(sum(count) AS BIGINT) AS count
 FROM ({parts}) AS parts
 GROUP BY key
 ORDER BY sum(total) DESC, key
@@ -242,20 +246,20 @@ class DuckDBAnalytics(LakeAnalytics):
         return "\n".join(str(row[1]) for row in rows)
 
     def _spend_by_user(self, window: Window) -> list[SpendByUserRow]:
-        rows = self._ask("spend_by_user", _spend_by_user_sql, window, _USERS)
-        return [SpendByUserRow(user, Decimal(total), count) for user, total, count in rows]
+        columns = self._ask_columns("spend_by_user", _spend_by_user_sql, window, _USERS)
+        return user_rows(*columns) if columns else []
 
     def _spend_by_model(self, window: Window) -> list[SpendByModelRow]:
         rows = self._ask("spend_by_model", _spend_by_model_sql, window, _MODELS)
         return [SpendByModelRow(model, Decimal(total), count) for model, total, count in rows]
 
     def _top_users(self, window: Window, limit: int) -> list[TopUserRow]:
-        rows = self._ask("top_users", _top_users_sql, window, _USERS, limit=limit)
-        return [TopUserRow(user, Decimal(total)) for user, total in rows]
+        columns = self._ask_columns("top_users", _top_users_sql, window, _USERS, limit=limit)
+        return top_user_rows(*columns) if columns else []
 
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]:
         if tz == "UTC":
-            rows = self._ask("daily_spend", _utc_daily_spend_sql, window, _USERS)
+            rows = self._ask("daily_spend", _utc_daily_spend_sql, window, _MODELS)
         else:
             rows = self._ask(
                 "daily_spend", lambda _: daily_spend_sql(tz), window, (), **self._zone(tz)
@@ -291,7 +295,45 @@ class DuckDBAnalytics(LakeAnalytics):
             tables,
         )
 
+    def _ask_columns(
+        self,
+        question: str,
+        statement: Callable[[ReadPlan], str],
+        window: Window,
+        tables: tuple[str, ...],
+        **extra: object,
+    ) -> list[list[Any]]:
+        """The answer as one Python list per result column; no lists when nothing is read."""
+        table: pa.Table | None = self._read(
+            question,
+            window,
+            lambda plan: self._run_arrow(statement(plan), plan, window, **extra),
+            None,
+            tables,
+        )
+        return [] if table is None else [column.to_pylist() for column in table.columns]
+
     def _run(self, statement: str, plan: ReadPlan, window: Window, **extra: object) -> list[Any]:
+        params = self._params(statement, plan, window, **extra)
+        with self._cursor() as cursor:
+            try:
+                return cursor.execute(statement, params).fetchall()
+            except duckdb.Error as error:
+                raise self._failed(error) from error
+
+    def _run_arrow(
+        self, statement: str, plan: ReadPlan, window: Window, **extra: object
+    ) -> pa.Table:
+        params = self._params(statement, plan, window, **extra)
+        with self._cursor() as cursor:
+            try:
+                return cursor.sql(statement, params=params).to_arrow_table()
+            except duckdb.Error as error:
+                raise self._failed(error) from error
+
+    def _params(
+        self, statement: str, plan: ReadPlan, window: Window, **extra: object
+    ) -> dict[str, object]:
         # Only the parameters the statement names: DuckDB refuses extra ones.
         params: dict[str, object] = {}
         if plan.transactions:
@@ -302,13 +344,10 @@ class DuckDBAnalytics(LakeAnalytics):
                 params[_ROLLUP_PARAMETERS[table]] = [str(path) for path in paths]
         params.update(extra)
         logger.debug("duckdb: %s params=%r", " ".join(statement.split()), params)
-        with self._cursor() as cursor:
-            try:
-                return cursor.execute(statement, params).fetchall()
-            except duckdb.Error as error:
-                raise QueryError(
-                    f"DuckDB failed on the lake {self.layout.root}: {error}"
-                ) from error
+        return params
+
+    def _failed(self, error: duckdb.Error) -> QueryError:
+        return QueryError(f"DuckDB failed on the lake {self.layout.root}: {error}")
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

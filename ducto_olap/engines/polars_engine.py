@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from ducto_olap.engines.base import LakeAnalytics, ReadPlan
+from ducto_olap.engines.base import LakeAnalytics, ReadPlan, top_user_rows, user_rows
 from ducto_olap.errors import QueryError, WindowError
 from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, LakeLayout
 from ducto_olap.models import (
@@ -72,10 +72,10 @@ class PolarsAnalytics(LakeAnalytics):
         return self._sorted(self._users(plan, window)).explain()
 
     def _spend_by_user(self, window: Window) -> list[SpendByUserRow]:
-        rows = self._ask(
+        columns = self._ask_columns(
             "spend_by_user", window, _USERS, lambda plan: self._sorted(self._users(plan, window))
         )
-        return [SpendByUserRow(user, scale4(total), count) for user, total, count in rows]
+        return user_rows(*columns) if columns else []
 
     def _spend_by_model(self, window: Window) -> list[SpendByModelRow]:
         rows = self._ask(
@@ -84,23 +84,23 @@ class PolarsAnalytics(LakeAnalytics):
         return [SpendByModelRow(model, scale4(total), count) for model, total, count in rows]
 
     def _top_users(self, window: Window, limit: int) -> list[TopUserRow]:
-        rows = self._ask(
+        columns = self._ask_columns(
             "top_users",
             window,
             _USERS,
             lambda plan: self._sorted(self._users(plan, window)).head(limit),
         )
-        return [TopUserRow(user, scale4(total)) for user, total, _ in rows]
+        return top_user_rows(*columns[:2]) if columns else []
 
     def _daily_spend(self, window: Window, tz: str) -> list[DailySpendRow]:
         day = _day(self._check_zone(tz))
         # Rollups are UTC days; another zone's days cut across them.
-        tables = _USERS if tz == "UTC" else ()
+        tables = _MODELS if tz == "UTC" else ()
         rows = self._ask(
             "daily_spend",
             window,
             tables,
-            lambda plan: self._totals(plan, window, day, SPEND_BY_USER_DAY, "day").sort("key"),
+            lambda plan: self._totals(plan, window, day, SPEND_BY_MODEL_DAY, "day").sort("key"),
         )
         return [DailySpendRow(key.isoformat(), scale4(total), count) for key, total, count in rows]
 
@@ -111,7 +111,7 @@ class PolarsAnalytics(LakeAnalytics):
             if plan.uses_rollups:
                 users = self._sorted(self._users(plan, window))
                 models = self._sorted(self._models(plan, window))
-                days = self._totals(plan, window, day, SPEND_BY_USER_DAY, "day")
+                days = self._totals(plan, window, day, SPEND_BY_MODEL_DAY, "day")
                 return self._collect_all(
                     [
                         users.select(
@@ -159,6 +159,21 @@ class PolarsAnalytics(LakeAnalytics):
             question, window, lambda plan: self._collect_all([build(plan)]), [], tables
         )
         return frames[0].rows() if frames else []
+
+    def _ask_columns(
+        self, question: str, window: Window, tables: tuple[str, ...], build: Any
+    ) -> list[list[Any]]:
+        """``key, total, count`` as Python lists, totals as exact decimal text (see user_rows)."""
+        frames: list[pl.DataFrame] = self._read(
+            question,
+            window,
+            lambda plan: self._collect_all(
+                [build(plan).with_columns(pl.col("total").cast(pl.String))]
+            ),
+            [],
+            tables,
+        )
+        return [series.to_list() for series in frames[0].get_columns()] if frames else []
 
     def _users(self, plan: ReadPlan, window: Window) -> pl.LazyFrame:
         return self._totals(plan, window, pl.col("user_id"), SPEND_BY_USER_DAY, "user_id")

@@ -128,7 +128,11 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         return CompactResult(None, 0, 0, 0, 0, time.perf_counter() - started)
 
     commit_id = snapshot.last_commit.commit_id + 1
-    writer = PartitionWriter(layout, commit_id, kind="compact")
+    # A compaction rewrites every row of its partitions, so it judges each whole
+    # day's rollups afresh, the newest included.
+    writer = PartitionWriter(
+        layout, commit_id, kind="compact", whole_day=lambda _: True, spare_newest=False
+    )
     try:
         for entries in groups.values():
             for entry in _commit_order(entries):
@@ -157,6 +161,7 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         removed=removed,
         max_id=snapshot.last_commit.max_id,
         rollups=True,
+        sparse_rollups=writer.sparse_rollups,
         ledger_id=snapshot.ledger_id,
     )
     write_commit(layout, record)

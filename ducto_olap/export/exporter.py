@@ -169,7 +169,13 @@ class Exporter:
             # stays empty because the ledger is.
             init_lake(self.layout)
             self._fault("after_snapshot")
-            writer = PartitionWriter(self.layout, commit_id)
+            # A date the lake has no rows of yet is seen whole by this run (but for
+            # late commits), so its rollups may be judged sparse; a date other
+            # commits add to is not.
+            known_dates = {entry.date for entry in snapshot.files}
+            writer = PartitionWriter(
+                self.layout, commit_id, whole_day=lambda day: day.isoformat() not in known_dates
+            )
             try:
                 max_id = self._stream(reader, writer, cursor, horizon)
                 staged = writer.finish()
@@ -199,6 +205,7 @@ class Exporter:
             max_id=max_id,
             horizon_lag_rows=lag,
             rollups=True,
+            sparse_rollups=writer.sparse_rollups,
             ledger_id=reader.ledger_id,
         )
         write_commit(self.layout, record)

@@ -11,7 +11,8 @@ only once the commit record that names them lands.
 Every row written is also counted into the commit's daily spend rollups
 (:mod:`.rollups`); :meth:`finish` writes them as staged files of their own,
 which :meth:`publish` renames with the transaction files, so both land in the
-same commit.
+same commit. Days whose rollups were left out as sparse are listed by
+:attr:`PartitionWriter.sparse_rollups`, for the commit record.
 """
 
 from __future__ import annotations
@@ -51,8 +52,12 @@ _EPOCH = date(1970, 1, 1)
 _MICROSECONDS_PER_DAY = 86_400_000_000
 # Low-cardinality text gets dictionaries; ids, times and JSON compress better without.
 _DICTIONARY_COLUMNS = ["user_id", "type", "operation_type", "model"]
-# Min/max of long JSON text prunes nothing and costs a string compare per row.
-_STATISTICS_COLUMNS = [name for name in LAKE_SCHEMA.names if name != "metadata"]
+# Min/max where a question or an analyst can prune with them. Of free text (JSON,
+# user ids that are often random UUIDs) they prune nothing and cost a string
+# compare per row.
+_STATISTICS_COLUMNS = [
+    name for name in LAKE_SCHEMA.names if name not in ("metadata", "user_id", "reservation_id")
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -161,10 +166,22 @@ class PartitionWriter:
             so files of different commits never collide.
         kind: the last part of file names: ``export`` or ``compact``.
         compression: the Parquet codec.
+        whole_day: whether this writer sees every row of a date (see
+            :class:`RollupAccumulator`); None never leaves a sparse rollup out.
+        spare_newest: never leave out the rollups of the newest date written.
+        min_judged_rows: see :class:`RollupAccumulator`.
     """
 
     def __init__(
-        self, layout: LakeLayout, commit_id: int, *, kind: str = "export", compression: str = "zstd"
+        self,
+        layout: LakeLayout,
+        commit_id: int,
+        *,
+        kind: str = "export",
+        compression: str = "zstd",
+        whole_day: Callable[[date], bool] | None = None,
+        spare_newest: bool = True,
+        min_judged_rows: int | None = None,
     ) -> None:
         self.layout = layout
         self.commit_id = commit_id
@@ -176,7 +193,9 @@ class PartitionWriter:
         self._open: OrderedDict[date, _Partition] = OrderedDict()
         self._pins = _Pins()
         self._file_number = 0
-        self._rollups = RollupAccumulator()
+        self._rollups = RollupAccumulator(
+            whole_day, spare_newest=spare_newest, min_judged_rows=min_judged_rows
+        )
         self._made_dirs: set[Path] = set()
 
     @property
@@ -198,6 +217,7 @@ class PartitionWriter:
             part = self._partitions.get(day)
             if part is None:
                 part = self._partitions[day] = _Partition(day)
+                self._rollups.saw(day)
             part.pending.append(piece)
             part.pins.append(key)
             part.pending_rows += piece.num_rows
@@ -217,6 +237,7 @@ class PartitionWriter:
             self._close(part)
         self._partitions.clear()
         self._write_rollups()
+        self._drop_sparse_rollups()
 
         # The files must be durable before a commit names them. fsync waits on the
         # disk, not the CPU, so many at once cost little more than one.
@@ -225,6 +246,15 @@ class PartitionWriter:
         # In place: publish() renames in this order and returns the paths in it.
         self.staged.sort(key=lambda entry: entry.final)
         return list(self.staged)
+
+    @property
+    def sparse_rollups(self) -> dict[str, list[str]]:
+        """ISO dates per rollup table whose rollups this commit left out as sparse."""
+        return {
+            table: sorted(day.isoformat() for day in days)
+            for table, days in sorted(self._rollups.sparse.items())
+            if days
+        }
 
     def abort(self) -> None:
         """Close open files without publishing anything (a failed run)."""
@@ -324,8 +354,34 @@ class PartitionWriter:
         final = self.layout.partition_dir(day, table_name) / self._file_name()
         staging = self.staging_root / final.name
         self._make_dir(self.staging_root)
-        pq.write_table(rollup, staging, compression=self.compression)
+        # Keys are distinct within a file, so dictionaries only cost; readers read
+        # rollup files whole, so only the day's min/max is worth keeping.
+        pq.write_table(
+            rollup,
+            staging,
+            compression=self.compression,
+            use_dictionary=False,
+            write_statistics=["day"],
+        )
         self.staged.append(StagedFile(staging, final, rollup.num_rows, table_name))
+
+    def _drop_sparse_rollups(self) -> None:
+        # A day judged sparse at a later take may have had a rollup file staged at an
+        # earlier one; readers would ignore it, so it is not committed at all.
+        sparse = {
+            self.layout.partition_dir(day, table)
+            for table, days in self._rollups.sparse.items()
+            for day in days
+        }
+        if not sparse:
+            return
+        kept = []
+        for entry in self.staged:
+            if entry.table != TRANSACTIONS and entry.final.parent in sparse:
+                entry.staging.unlink()
+            else:
+                kept.append(entry)
+        self.staged[:] = kept
 
     def _close(self, part: _Partition) -> None:
         if part.writer is None or part.path is None:

@@ -13,10 +13,13 @@ A folder is a lake once it has ``_ducto/commits/`` (:func:`init_lake`), and each
 record names the ledger it was exported from (``ledger_id``).
 
 A commit with ``rollups=True`` wrote the rollups of every transaction file it
-added (a date without spend gets no rollup file). A date's rollups are
-complete when each of its transaction files came from such a commit; a date
-with a file of an older commit (written before rollups existed) is answered
-from its transaction files.
+added (a date without spend gets no rollup file), except the dates it lists in
+``sparse_rollups`` for a rollup table: their rollups would have been about as
+large as their rows, so it left them out. A date's rollups of a table are
+complete when each of its transaction files came from a commit with
+``rollups=True`` that did not leave that table out for the date; other dates
+(sparse ones, and ones with a file written before rollups existed) are
+answered from their transaction files.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 from ducto_olap.errors import LakeError
 from ducto_olap.lake.layout import (
     META,
+    ROLLUP_SCHEMAS,
     SCHEMA_VERSION,
     TRANSACTIONS,
     LakeLayout,
@@ -41,6 +45,7 @@ from ducto_olap.lake.layout import (
 )
 
 _RECORD_WIDTH = 10
+ROLLUP_TABLES = frozenset(ROLLUP_SCHEMAS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,12 +84,20 @@ class CommitRecord:
     schema_version: int = SCHEMA_VERSION
     rollups: bool = False
     ledger_id: str | None = None
+    #: Rollup table -> ISO dates of this commit's files whose rollups it left out.
+    sparse_rollups: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["added"] = [dataclasses.asdict(entry) for entry in self.added]
         data["removed"] = list(self.removed)
         return data
+
+    def tables_without_rollups(self, day: str) -> frozenset[str]:
+        """The rollup tables this commit did not write for its files of date ``day``."""
+        if not self.rollups:
+            return ROLLUP_TABLES
+        return frozenset(table for table, days in self.sparse_rollups.items() if day in days)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CommitRecord:
@@ -100,7 +113,9 @@ class LakeSnapshot:
     """The state of a lake as of its last commit.
 
     ``files`` are the committed transaction files, ``rollups`` the committed rollup
-    files, ``rollup_dates`` the ISO dates whose rollups cover all their transactions.
+    files, ``rollup_dates`` the ISO dates whose transactions all came from commits
+    that wrote rollups, ``sparse_dates`` those of them where a commit left a rollup
+    table out (per table).
     """
 
     layout: LakeLayout
@@ -108,6 +123,7 @@ class LakeSnapshot:
     files: tuple[FileEntry, ...]
     rollups: tuple[FileEntry, ...] = ()
     rollup_dates: frozenset[str] = frozenset()
+    sparse_dates: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def last_commit(self) -> CommitRecord | None:
@@ -149,9 +165,14 @@ class LakeSnapshot:
                 selected.append(self.layout.resolve(entry.path))
         return selected
 
-    def has_rollups(self, day: date) -> bool:
-        """Whether ``day``'s rollups cover every committed transaction of that date."""
-        return day.isoformat() in self.rollup_dates
+    def has_rollups(self, day: date, table: str | None = None) -> bool:
+        """Whether ``day``'s rollups of ``table`` (default: of every rollup table) cover
+        every committed transaction of that date."""
+        key = day.isoformat()
+        if key not in self.rollup_dates:
+            return False
+        tables = ROLLUP_TABLES if table is None else (table,)
+        return not any(key in self.sparse_dates.get(name, ()) for name in tables)
 
 
 def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> LakeSnapshot:
@@ -184,8 +205,8 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
 
     commits = tuple(_read_records(layout))
     files: dict[str, FileEntry] = {}
-    # The transaction files whose commit wrote no rollups for them.
-    without_rollups: set[str] = set()
+    # The rollup tables each transaction file's commit did not write for it.
+    missing: dict[str, frozenset[str]] = {}
     for commit in commits:
         for removed in commit.removed:
             if files.pop(removed, None) is None:
@@ -193,18 +214,29 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
                     f"commit {commit.commit_id} of {layout.root} removes {removed}, "
                     f"which no earlier commit added; the commit log is damaged"
                 )
-            without_rollups.discard(removed)
+            missing.pop(removed, None)
         for entry in commit.added:
             files[entry.path] = entry
-            if entry.table == TRANSACTIONS and not commit.rollups:
-                without_rollups.add(entry.path)
+            if entry.table == TRANSACTIONS:
+                missing[entry.path] = commit.tables_without_rollups(entry.date)
 
     ordered = sorted(files.values(), key=lambda entry: (entry.date, entry.path))
     transactions = tuple(entry for entry in ordered if entry.table == TRANSACTIONS)
     rollups = tuple(entry for entry in ordered if entry.table != TRANSACTIONS)
-    partial = {files[path].date for path in without_rollups}
-    covered = frozenset(entry.date for entry in transactions if entry.date not in partial)
-    return LakeSnapshot(layout, commits, transactions, rollups, covered)
+    never = {files[path].date for path, tables in missing.items() if tables == ROLLUP_TABLES}
+    covered = frozenset(entry.date for entry in transactions if entry.date not in never)
+    sparse: dict[str, set[str]] = {}
+    for path, tables in missing.items():
+        for table in tables:
+            sparse.setdefault(table, set()).add(files[path].date)
+    return LakeSnapshot(
+        layout,
+        commits,
+        transactions,
+        rollups,
+        covered,
+        {table: frozenset(dates) for table, dates in sparse.items()},
+    )
 
 
 def init_lake(layout: LakeLayout) -> None:

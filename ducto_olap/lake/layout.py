@@ -28,7 +28,9 @@ import pyarrow as pa
 
 #: 2: commits may add rollup files (``FileEntry.table``); a version 1 reader
 #: would take them for transactions, so it must refuse such a lake.
-SCHEMA_VERSION = 2
+#: 3: commits may leave sparse days' rollups out (``sparse_rollups``); a version 2
+#: reader would take such a day's rollups for complete.
+SCHEMA_VERSION = 3
 
 TRANSACTIONS = "transactions"
 ROLLUPS = "rollups"
