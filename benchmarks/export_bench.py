@@ -184,7 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         seeded = None
         if _table_missing_or_empty(dsn):
-            seeded = seed_ledger(dsn, rows=args.rows, users=100_000, days=365, seed=7).to_dict()
+            # One writer, so the heap is in created_at order as a live ledger's is:
+            # two writers at once interleave their pages, days apart.
+            seeded = seed_ledger(
+                dsn, rows=args.rows, users=100_000, days=365, seed=7, workers=1
+            ).to_dict()
         measured = measure_export(dsn, work / "lake", rounds=args.rounds)
         report = {"benchmark": "export", "machine": machine(), "seed": seeded, **measured}
         text = json.dumps(report, indent=2)
