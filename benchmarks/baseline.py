@@ -1,12 +1,13 @@
-"""PostgreSQL as a fair baseline: the indexes a competent operator adds, fresh statistics.
+"""PostgreSQL as a fair baseline: the index the issue names, then a tuned one, fresh statistics.
 
 The five questions filter spend (``type = 'usage' AND amount < 0``) on a
-``created_at`` window and group by user, model or day. An operator would add
-a B-tree on ``created_at`` (the issue's baseline) and, for the hot path, a
-partial covering index on spend rows so the per-user and per-day questions can
-be answered by an index-only scan. ``VACUUM ANALYZE`` sets the visibility map
-those scans need and gives the planner statistics. Server settings are left at
-the server's defaults (parallel workers included) and recorded as they are.
+``created_at`` window and group by user, model or day. The baseline the speed
+targets are measured against (issue 4) is a B-tree on ``created_at`` with
+``VACUUM ANALYZE``. The suite then tunes Postgres further, as an operator with
+this workload would, with a partial covering index on spend rows so the
+per-user and per-day questions are answered by index-only scans, and times it
+again: the lake engines are compared with both. Server settings are left at the
+server's defaults (parallel workers included) and recorded as they are.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import psycopg
 
 BASELINE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS bench_created_at ON credit_transactions (created_at)",
+)
+TUNED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS bench_spend_created_at ON credit_transactions (created_at) "
     "INCLUDE (user_id, amount) WHERE type = 'usage' AND amount < 0",
 )
@@ -40,9 +43,18 @@ SETTINGS = (
 
 
 def prepare(dsn: str) -> dict[str, Any]:
-    """Add the baseline indexes, ``VACUUM ANALYZE``, and describe the result."""
+    """Add the baseline index, ``VACUUM ANALYZE``, and describe the result."""
+    return _index(dsn, BASELINE_INDEXES)
+
+
+def tune(dsn: str) -> dict[str, Any]:
+    """Add the tuned index on top of the baseline, ``VACUUM ANALYZE``, and describe it."""
+    return _index(dsn, TUNED_INDEXES)
+
+
+def _index(dsn: str, statements: tuple[str, ...]) -> dict[str, Any]:
     with psycopg.connect(dsn, autocommit=True) as connection:
-        for statement in BASELINE_INDEXES:
+        for statement in statements:
             connection.execute(statement)
         connection.execute("VACUUM ANALYZE credit_transactions")
     return describe(dsn)

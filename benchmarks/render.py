@@ -11,8 +11,19 @@ from typing import Any
 
 from ducto_olap.questions import QUESTIONS
 
-ENGINE_LABELS = {"postgres": "Postgres", "duckdb": "DuckDB", "polars": "Polars"}
-ENGINE_COLORS = {"postgres": "#336791", "duckdb": "#e0a100", "polars": "#0075ff"}
+ENGINE_LABELS = {
+    "postgres": "Postgres",
+    "postgres_tuned": "Postgres + covering index",
+    "duckdb": "DuckDB",
+    "polars": "Polars",
+}
+ENGINE_COLORS = {
+    "postgres": "#336791",
+    "postgres_tuned": "#7a9cc6",
+    "duckdb": "#e0a100",
+    "polars": "#0075ff",
+}
+_TUNED = "postgres_tuned"
 
 #: How many times faster than Postgres each engine must be (issue 4), and the
 #: share of the bare COPY rate the export must reach (issue 3).
@@ -67,7 +78,9 @@ def draw_chart(payload: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = payload["sizes"]
-    engines = payload["config"]["engines"]
+    engines = list(payload["config"]["engines"])
+    if sizes and _TUNED in sizes[0]["questions"][QUESTIONS[0]]:
+        engines.insert(1, _TUNED)
     figure, axes = plt.subplots(
         1, max(1, len(sizes)), figsize=(6.5 * max(1, len(sizes)), 4.8), squeeze=False
     )
@@ -129,10 +142,15 @@ def _mode_text(payload: dict[str, Any]) -> str:
 
 def _size_table(size: dict[str, Any], engines: list[str], payload: dict[str, Any]) -> list[str]:
     others = [engine for engine in engines if engine != "postgres"]
-    header = ["question", "Postgres"]
+    tuned = any(_TUNED in cells for cells in size["questions"].values())
+    header = ["question", "Postgres (created_at index)"]
+    if tuned:
+        header.append(ENGINE_LABELS[_TUNED])
     for engine in others:
         label = ENGINE_LABELS.get(engine, engine)
         header += [label, f"{label}/Postgres (target)"]
+        if tuned:
+            header.append(f"{label} vs covering index")
     header.append("answers")
 
     lines = [
@@ -144,9 +162,13 @@ def _size_table(size: dict[str, Any], engines: list[str], payload: dict[str, Any
     for question in QUESTIONS:
         cells = size["questions"][question]
         row = [f"`{question}`", _time_cell(cells["postgres"])]
+        if tuned:
+            row.append(_time_cell(cells[_TUNED]))
         for engine in others:
             row += [_time_cell(cells[engine]), _ratio_cell(engine, cells[engine])]
-        same = all(cells[engine]["matches_postgres"] for engine in engines)
+            if tuned:
+                row.append(_speedup(cells[engine].get("ratio_to_tuned_postgres")))
+        same = all(cells[engine]["matches_postgres"] for engine in cells)
         row.append("identical" if same else "**MISMATCH**")
         lines.append("| " + " | ".join(row) + " |")
     return [*lines, ""]
@@ -175,6 +197,12 @@ def _ratio_cell(engine: str, cell: dict[str, Any]) -> str:
         verdict = f" (1/{target}: {'met' if ratio <= 1 / target else '**missed**'})"
     speed = f"{1 / ratio:.1f}× faster" if ratio < 1 else f"{ratio:.1f}× slower"
     return f"{ratio:.3f} = {speed}{verdict}"
+
+
+def _speedup(ratio: float | None) -> str:
+    if not ratio:
+        return "n/a"
+    return f"{1 / ratio:.1f}× faster" if ratio < 1 else f"{ratio:.1f}× slower"
 
 
 def _export_table(sizes: list[dict[str, Any]]) -> list[str]:
