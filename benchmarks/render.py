@@ -121,8 +121,9 @@ def _machine_lines(payload: dict[str, Any]) -> list[str]:
         f"DuckDB {versions['duckdb']}, Polars {versions['polars']}, PyArrow {versions['pyarrow']}",
         f"- Postgres settings: shared_buffers {pg.get('shared_buffers')}, work_mem "
         f"{pg.get('work_mem')}, max_parallel_workers_per_gather "
-        f"{pg.get('max_parallel_workers_per_gather')}, jit {pg.get('jit')}; indexes on "
-        f"created_at and a partial covering index on spend rows; VACUUM ANALYZE before timing",
+        f"{pg.get('max_parallel_workers_per_gather')}, jit {pg.get('jit')}; the baseline has a "
+        f"B-tree on created_at, then a partial covering index on spend rows is added and "
+        f"Postgres timed again; VACUUM ANALYZE before each",
         f"- Data: {config['users']:,} users (Zipf-like), {config['days']} days, seed "
         f"{config['seed']}; window {config['window']['start']} to {config['window']['end']}",
         f"- Timing: {_mode_text(payload)}",
