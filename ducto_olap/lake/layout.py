@@ -16,7 +16,8 @@ The rollups are the spend rows (``type = 'usage' AND amount < 0``) of the
 transaction files of the same commit, summed per UTC day and user (or model).
 A commit that writes them lists them next to its transaction files, so they
 land, or not, together; a date may hold one rollup file per commit, and readers
-sum them.
+sum them. A commit may leave a sparse date's rollup of a table out (its record
+says so), and readers then answer that date from its transaction files.
 """
 
 from __future__ import annotations
