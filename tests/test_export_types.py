@@ -121,9 +121,14 @@ def test_user_ids_that_look_like_paths_or_partitions(store: PostgresStore, tmp_p
     ).fetchall()
 
     assert rows == [(user, date(2024, 1, 1)) for user in USER_IDS]
-    # One transaction file and one file per rollup table, all in the one date partition.
-    folders = [path.parent.name for path in tmp_path.rglob("*.parquet")]
-    assert folders == ["date=2024-01-01"] * 3
+    # One transaction file in the one date partition, one file per rollup table beside
+    # its partitions: no user id made a folder of its own.
+    folders = sorted(path.parent.relative_to(tmp_path) for path in tmp_path.rglob("*.parquet"))
+    assert [folder.as_posix() for folder in folders] == [
+        "rollups/spend_by_model_day",
+        "rollups/spend_by_user_day",
+        "transactions/date=2024-01-01",
+    ]
 
 
 def test_every_file_has_the_lake_schema(store: PostgresStore, tmp_path: Path) -> None:

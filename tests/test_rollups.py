@@ -36,6 +36,7 @@ from ducto_olap.lake import (
     LakeLayout,
     read_snapshot,
 )
+from ducto_olap.lake.commit_log import CommitRecord, file_entries, init_lake, write_commit
 from ducto_olap.store.memory import MemoryStore
 from ducto_olap.window import make_window
 from tests.lake_helpers import LedgerRow, lake_table, load_store, row, write_lake
@@ -157,7 +158,7 @@ def test_exports_on_the_same_dates_sum_to_the_ledger(store: PostgresStore, tmp_p
     assert_rollups_whole(lake, store.dsn)
     assert all(commit.rollups for commit in snapshot.commits)
     by_date = Counter(entry.date for entry in snapshot.rollups if entry.table == SPEND_BY_USER_DAY)
-    assert by_date["2024-06-01"] == 3  # one rollup file per commit that touched the date
+    assert by_date["2024-06-01"] == 3  # one rollup file per table and commit, from its first date
     assert committed_rollups(lake)[(SPEND_BY_USER_DAY, "2024-06-01", "whale")] == (
         "199999999999999.9998",
         2,
@@ -178,9 +179,10 @@ def test_compaction_reaggregates_the_rollups(store: PostgresStore, tmp_path: Pat
 
     snapshot = read_snapshot(lake)
     assert_rollups_whole(lake, store.dsn)
-    assert Counter((entry.table, entry.date) for entry in snapshot.rollups) == {
-        (table, f"2024-06-0{day}"): 1 for table in ROLLUP_SCHEMAS for day in (1, 2, 3)
-    }
+    # One rollup file per table now, spanning the three dates.
+    assert sorted((entry.table, entry.date, entry.last_date) for entry in snapshot.rollups) == [
+        (table, "2024-06-01", "2024-06-03") for table in sorted(ROLLUP_SCHEMAS)
+    ]
     committed = snapshot.paths(table=SPEND_BY_USER_DAY) + snapshot.paths(table=SPEND_BY_MODEL_DAY)
     assert sorted((lake / "rollups").rglob("*.parquet")) == sorted(committed)  # old ones deleted
     for name in ENGINES:
@@ -264,7 +266,9 @@ def test_a_date_without_complete_rollups_is_read_from_transactions(
     load_store(memory, [row("dave", "-16", DAY + timedelta(days=1, hours=3))])
     plan = engine.plan(window, (SPEND_BY_USER_DAY,))
     assert read_snapshot(lake).rollup_dates == {"2024-03-01", "2024-03-02"}
-    assert plan.transactions == [] and len(plan.rollups[SPEND_BY_USER_DAY]) == 3
+    # The compaction's one rollup file spans both dates, plus the later commit's file.
+    assert plan.transactions == [] and len(plan.rollups[SPEND_BY_USER_DAY]) == 2
+    assert plan.rollup_days == (DAY.date(), DAY.date() + timedelta(days=1))
     for question in ("spend_by_user", "spend_by_model", "daily_spend", "aggregate_stats"):
         expected = getattr(memory, question)(window.start, window.end)
         assert getattr(engine, question)(window.start, window.end) == expected, question
@@ -499,28 +503,55 @@ def test_sparse_days_are_left_out_and_answered_from_transactions(
     _assert_engines_match(lake, store)
 
 
-def test_a_rollup_judged_sparse_later_drops_the_file_staged_earlier(
+def test_rows_of_a_day_judged_sparse_later_are_skipped_by_readers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every write is flushed, and one open file at a time: a day's file closes (and
     # its rollups are taken) as soon as another day is written.
     monkeypatch.setattr(writer_module, "BUFFER_BYTES", 0)
     monkeypatch.setattr(writer_module, "MAX_OPEN_FILES", 1)
-    writer = PartitionWriter(
-        LakeLayout(tmp_path / "lake"), 1, whole_day=lambda _: True, min_judged_rows=1
-    )
+    layout = LakeLayout(tmp_path / "lake")
+    writer = PartitionWriter(layout, 1, whole_day=lambda _: True, min_judged_rows=1)
     day = datetime(2024, 6, 1, tzinfo=UTC)
-
-    def write(rows: list[LedgerRow]) -> None:
+    batches = [
+        [row("whale", "-1", day + timedelta(minutes=i)) for i in range(8)],
+        [row("later", "-1", day + timedelta(days=1))],
+        [row(f"once-{i}", "-1", day + timedelta(hours=1, minutes=i)) for i in range(30)],
+    ]
+    memory = MemoryStore()
+    for rows in batches:
         writer.write(lake_table(rows).to_batches()[0])
-
-    write([row("whale", "-1", day + timedelta(minutes=i)) for i in range(8)])
-    write([row("later", "-1", day + timedelta(days=1))])
-    assert [entry.table for entry in writer.staged].count(SPEND_BY_USER_DAY) == 1
-    write([row(f"once-{i}", "-1", day + timedelta(hours=1, minutes=i)) for i in range(30)])
+        load_store(memory, rows)
     staged = writer.finish()
+    paths = writer.publish()
+    init_lake(layout)
+    record = CommitRecord(
+        commit_id=1,
+        kind="export",
+        committed_at=day.isoformat(),
+        xid_from=0,
+        xid_to=1,
+        rows=39,
+        added=tuple(
+            file_entries(
+                layout, paths, (entry.rows for entry in staged), (entry.span for entry in staged)
+            )
+        ),
+        rollups=True,
+        sparse_rollups=writer.sparse_rollups,
+    )
+    write_commit(layout, record)
 
+    # The whale's rows of 06-01 were in the user rollup file before the day turned sparse.
     assert writer.sparse_rollups == {SPEND_BY_USER_DAY: ["2024-06-01"]}
-    user_rollups = [entry for entry in staged if entry.table == SPEND_BY_USER_DAY]
-    assert [entry.final.parent.name for entry in user_rollups] == ["date=2024-06-02"]
-    assert sorted(writer.staging_root.iterdir()) == sorted(entry.staging for entry in staged)
+    assert committed_rollups(layout.root)[(SPEND_BY_USER_DAY, "2024-06-01", "whale")] == (
+        "8.0000",
+        8,
+    )
+    start, end = day, day + timedelta(days=2)
+    for name in ENGINES:
+        with open_analytics(layout, name) as engine:
+            plan = engine.plan(make_window(start, end), (SPEND_BY_USER_DAY,))
+            assert plan.rollup_days == (date(2024, 6, 2),)
+            assert engine.spend_by_user(start, end) == memory.spend_by_user(start, end)
+            assert engine.aggregate_stats(start, end) == memory.aggregate_stats(start, end)

@@ -45,11 +45,15 @@ class ReadPlan:
     """The files one question reads.
 
     ``transactions`` are read with the window's ``created_at`` filter; ``rollups``
-    maps a rollup table to its files, read whole (they hold whole days only).
+    maps a rollup table to its files, of which only the rows of ``rollup_days``
+    are read.
     """
 
     transactions: list[Path]
     rollups: dict[str, list[Path]]
+    #: The days read from the rollup files. A rollup file may hold other days too
+    #: (it spans its commit's days), so readers keep only the rows of these.
+    rollup_days: tuple[date, ...] = ()
 
     @property
     def files(self) -> list[Path]:
@@ -156,21 +160,23 @@ class LakeAnalytics(SpendQuestions):
                 return False
             return all(snapshot.has_rollups(day, table) for table in tables)
 
-        transactions = [
-            snapshot.layout.resolve(entry.path)
+        in_window = [
+            (entry, date.fromisoformat(entry.date))
             for entry in snapshot.files
-            if dates[0] <= (day := date.fromisoformat(entry.date)) <= dates[1]
-            and not from_rollups(day)
+            if dates[0] <= date.fromisoformat(entry.date) <= dates[1]
         ]
-        rollups = {
-            table: [
-                snapshot.layout.resolve(entry.path)
-                for entry in snapshot.rollups
-                if entry.table == table and from_rollups(date.fromisoformat(entry.date))
-            ]
-            for table in tables
-        }
-        return ReadPlan(transactions, rollups)
+        # A day without transaction files has no spend, so it needs no rollup either.
+        covered = sorted({day for _, day in in_window if from_rollups(day)})
+        read_whole = set(covered)
+        transactions = [
+            snapshot.layout.resolve(entry.path) for entry, day in in_window if day not in read_whole
+        ]
+        rollups: dict[str, list[Path]] = {table: [] for table in tables}
+        if covered:
+            for entry in snapshot.rollups:
+                if entry.table in rollups and entry.overlaps(covered[0], covered[-1]):
+                    rollups[entry.table].append(snapshot.layout.resolve(entry.path))
+        return ReadPlan(transactions, rollups, tuple(covered) if any(rollups.values()) else ())
 
     @abstractmethod
     def explain(self, window: Window) -> str:

@@ -128,7 +128,13 @@ SELECT (SELECT sum(total) FROM users) AS total,
 # The parts of a statement that mixes transaction files and rollups: each gives
 # ``key, total, count`` for one grouping (user, model or UTC day).
 _ROLLUP_PARAMETERS = {SPEND_BY_USER_DAY: "user_days", SPEND_BY_MODEL_DAY: "model_days"}
-_ROLLUP_SCAN = "FROM read_parquet(${files}, hive_partitioning = false)"
+# A rollup file spans its commit's days: only the plan's rollup days are read
+# (the range lets DuckDB skip other days' row groups by their statistics).
+_ROLLUP_SCAN = (
+    "FROM read_parquet(${files}, hive_partitioning = false) "
+    "WHERE day BETWEEN $first_rollup_day AND $last_rollup_day "
+    "AND list_contains($rollup_days, day)"
+)
 _PARTS = {
     "user": (
         f"SELECT user_id AS key, sum(-amount) AS total, count(*) AS count {_SPEND} GROUP BY 1",
@@ -342,6 +348,12 @@ class DuckDBAnalytics(LakeAnalytics):
         for table, paths in plan.rollups.items():
             if paths:
                 params[_ROLLUP_PARAMETERS[table]] = [str(path) for path in paths]
+        if plan.uses_rollups:
+            params.update(
+                first_rollup_day=plan.rollup_days[0],
+                last_rollup_day=plan.rollup_days[-1],
+                rollup_days=list(plan.rollup_days),
+            )
         params.update(extra)
         logger.debug("duckdb: %s params=%r", " ".join(statement.split()), params)
         return params

@@ -198,8 +198,15 @@ class PolarsAnalytics(LakeAnalytics):
             assert grouped is not None, "a plan without rollups has transaction files"
             return grouped
 
+        # A rollup file spans its commit's days: keep the plan's rollup days only.
+        days = pl.Series(plan.rollup_days, dtype=pl.Date)
         parts = [
-            pl.scan_parquet(rollups, hive_partitioning=False).select(
+            pl.scan_parquet(rollups, hive_partitioning=False)
+            .filter(
+                pl.col("day").is_between(plan.rollup_days[0], plan.rollup_days[-1])
+                & pl.col("day").is_in(days.implode())
+            )
+            .select(
                 pl.col(column).alias("key"),
                 pl.col("total_spend").cast(_SUM).alias("total"),
                 pl.col("transaction_count").alias("count"),

@@ -9,8 +9,10 @@ changes. The replaced files are deleted after the commit lands; a crash before
 that leaves them for the next writer's cleanup.
 
 The rollups of a compacted partition are re-aggregated from the rows being
-rewritten (the writer counts them as it writes) and replace the partition's
-rollup files in the same commit: one rollup file per table and date after it.
+rewritten (the writer counts them as it writes), and judged sparse or not
+over the whole day. A rollup file spans the days of the commit that wrote it,
+so every one holding a rewritten date is replaced: its rows of the other
+days are carried into the compaction's rollup files, one per table.
 A partition exported before rollups existed is rewritten even when it is a
 single file, so it gains them.
 """
@@ -24,6 +26,8 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ducto_olap.errors import DuctoError, ExportError, LakeError
@@ -36,7 +40,7 @@ from ducto_olap.lake.commit_log import (
     file_entries,
     write_commit,
 )
-from ducto_olap.lake.layout import LAKE_SCHEMA, TRANSACTIONS, LakeLayout
+from ducto_olap.lake.layout import LAKE_SCHEMA, ROLLUP_SCHEMAS, TRANSACTIONS, LakeLayout
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -133,12 +137,19 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
     writer = PartitionWriter(
         layout, commit_id, kind="compact", whole_day=lambda _: True, spare_newest=False
     )
+    # Rollup files span days: those holding a rewritten date are replaced, and
+    # their rows of the other days move into this commit's rollup files.
+    old_rollups = [entry for entry in snapshot.rollups if _touches(entry, groups)]
     try:
         for entries in groups.values():
             for entry in _commit_order(entries):
                 parquet = pq.ParquetFile(layout.resolve(entry.path))
                 for batch in parquet.iter_batches(batch_size=1 << 17):
                     writer.write(batch.cast(LAKE_SCHEMA))
+        for entry in old_rollups:
+            kept = _rows_of_other_days(layout, entry, groups)
+            if kept.num_rows:
+                writer.add_rollup_rows(entry.table, kept)
         staged = writer.finish()
     except BaseException:
         writer.abort()
@@ -146,8 +157,7 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
 
     paths = writer.publish()
     replaced = tuple(entry.path for entries in groups.values() for entry in entries)
-    old_rollups = tuple(entry.path for entry in snapshot.rollups if entry.date in groups)
-    removed = replaced + old_rollups
+    removed = replaced + tuple(entry.path for entry in old_rollups)
     rows = sum(entry.rows for entry in staged if entry.table == TRANSACTIONS)
     added = sum(1 for entry in staged if entry.table == TRANSACTIONS)
     record = CommitRecord(
@@ -157,7 +167,11 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         xid_from=snapshot.cursor,
         xid_to=snapshot.cursor,
         rows=0,  # no new ledger rows: the same rows in fewer files
-        added=tuple(file_entries(layout, paths, (entry.rows for entry in staged))),
+        added=tuple(
+            file_entries(
+                layout, paths, (entry.rows for entry in staged), (entry.span for entry in staged)
+            )
+        ),
         removed=removed,
         max_id=snapshot.last_commit.max_id,
         rollups=True,
@@ -172,6 +186,19 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
     shutil.rmtree(writer.staging_root, ignore_errors=True)
     seconds = time.perf_counter() - started
     return CompactResult(commit_id, len(groups), len(replaced), added, rows, seconds)
+
+
+def _touches(entry: FileEntry, dates: dict[str, list[FileEntry]]) -> bool:
+    first, last = entry.date, entry.last_date or entry.date
+    return any(first <= day <= last for day in dates)
+
+
+def _rows_of_other_days(
+    layout: LakeLayout, entry: FileEntry, dates: dict[str, list[FileEntry]]
+) -> pa.Table:
+    rows = pq.read_table(layout.resolve(entry.path), schema=ROLLUP_SCHEMAS[entry.table])
+    rewritten = pa.array([date.fromisoformat(day) for day in dates], pa.date32())
+    return rows.filter(pc.invert(pc.is_in(rows["day"], value_set=rewritten)))
 
 
 def _commit_order(entries: list[FileEntry]) -> list[FileEntry]:

@@ -201,7 +201,14 @@ class Exporter:
             xid_from=cursor,
             xid_to=horizon,
             rows=rows,
-            added=tuple(file_entries(self.layout, paths, (entry.rows for entry in staged))),
+            added=tuple(
+                file_entries(
+                    self.layout,
+                    paths,
+                    (entry.rows for entry in staged),
+                    (entry.span for entry in staged),
+                )
+            ),
             max_id=max_id,
             horizon_lag_rows=lag,
             rollups=True,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ducto_olap.errors import DuctoError, ExportError
 from ducto_olap.lake.commit_log import LakeSnapshot, read_snapshot
-from ducto_olap.lake.layout import ROLLUP_SCHEMAS, LakeLayout
+from ducto_olap.lake.layout import ROLLUP_SCHEMAS, ROLLUPS, LakeLayout
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -62,7 +62,8 @@ def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
     """Delete the debris of an unfinished run; returns the lake's snapshot.
 
     Debris is everything under ``_ducto/staging/`` and every file in a
-    ``date=`` partition of ``transactions/`` or a rollup table that has a name
+    ``date=`` partition of ``transactions/`` or a rollup table (or directly in a
+    rollup table's folder, where files spanning days live) that has a name
     this package writes (:data:`OWN_FILE_NAME`) but no commit names. Any other
     file is someone else's: it is left alone, with one warning (readers never
     see it, since they only read committed files).
@@ -116,10 +117,12 @@ def _table_dirs(layout: LakeLayout) -> list[Path]:
 
 
 def _is_own_file(path: Path, table: Path) -> bool:
-    # Only <table>/date=YYYY-MM-DD/<commit>-<n>-<kind>.parquet, as PartitionWriter names them.
+    # Only <table>/date=YYYY-MM-DD/<commit>-<n>-<kind>.parquet, as PartitionWriter names
+    # them, and a rollup table's <table>/<commit>-<n>-<kind>.parquet (files spanning days).
+    in_partition = path.parent.parent == table and _is_partition(path.parent)
+    spanning = path.parent == table and table.parent.name == ROLLUPS
     return (
-        path.parent.parent == table
-        and _is_partition(path.parent)
+        (in_partition or spanning)
         and OWN_FILE_NAME.fullmatch(path.name) is not None
         and path.is_file()
         and not path.is_symlink()

@@ -11,8 +11,12 @@ only once the commit record that names them lands.
 Every row written is also counted into the commit's daily spend rollups
 (:mod:`.rollups`); :meth:`finish` writes them as staged files of their own,
 which :meth:`publish` renames with the transaction files, so both land in the
-same commit. Days whose rollups were left out as sparse are listed by
-:attr:`PartitionWriter.sparse_rollups`, for the commit record.
+same commit. A commit's rollups of a table are one file, outside the date
+partitions, with a row group per day. Days whose rollups were left out as
+sparse are listed by :attr:`PartitionWriter.sparse_rollups`, for the commit
+record; a day judged sparse after some of its rollup rows were written keeps
+those rows in the file, and readers skip them like every row of a day they do
+not read from rollups.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ducto_olap.export.rollups import RollupAccumulator
 from ducto_olap.lake.commit_log import fsync_dir
-from ducto_olap.lake.layout import LAKE_SCHEMA, TRANSACTIONS, LakeLayout
+from ducto_olap.lake.layout import LAKE_SCHEMA, ROLLUP_SCHEMAS, TRANSACTIONS, LakeLayout
 
 #: Rows per Parquet row group: large enough for fast scans and good compression.
 ROW_GROUP_ROWS = 1 << 20
@@ -68,6 +73,8 @@ class StagedFile:
     final: Path
     rows: int
     table: str = TRANSACTIONS
+    #: First and last day of a rollup file (it holds many); None for a partition's file.
+    span: tuple[date, date] | None = None
 
 
 def utc_days(batch: pa.RecordBatch) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -196,6 +203,7 @@ class PartitionWriter:
         self._rollups = RollupAccumulator(
             whole_day, spare_newest=spare_newest, min_judged_rows=min_judged_rows
         )
+        self._rollup_files: dict[str, _RollupFile] = {}
         self._made_dirs: set[Path] = set()
 
     @property
@@ -237,7 +245,9 @@ class PartitionWriter:
             self._close(part)
         self._partitions.clear()
         self._write_rollups()
-        self._drop_sparse_rollups()
+        for rollup_file in self._rollup_files.values():
+            self.staged.append(rollup_file.close())
+        self._rollup_files.clear()
 
         # The files must be durable before a commit names them. fsync waits on the
         # disk, not the CPU, so many at once cost little more than one.
@@ -262,8 +272,17 @@ class PartitionWriter:
             if part.writer is not None:
                 part.writer.close()
                 part.writer = None
+        for rollup_file in self._rollup_files.values():
+            rollup_file.writer.close()
         self._partitions.clear()
         self._open.clear()
+        self._rollup_files.clear()
+
+    def add_rollup_rows(self, table_name: str, rows: pa.Table) -> None:
+        """Carry rollup rows of other days into this commit's rollup file of ``table_name``
+        (a compaction keeps the days it does not rewrite of the files it replaces)."""
+        for day_rows in _by_day(rows):
+            self._stage_rollup(day_rows["day"][0].as_py(), table_name, day_rows)
 
     def publish(self, on_renamed: Callable[[int], None] | None = None) -> list[Path]:
         """Rename the staged files into their partitions and make the renames durable.
@@ -351,37 +370,19 @@ class PartitionWriter:
                 self._stage_rollup(each_day, table_name, rollup)
 
     def _stage_rollup(self, day: date, table_name: str, rollup: pa.Table) -> None:
-        final = self.layout.partition_dir(day, table_name) / self._file_name()
-        staging = self.staging_root / final.name
-        self._make_dir(self.staging_root)
-        # Keys are distinct within a file, so dictionaries only cost; readers read
-        # rollup files whole, so only the day's min/max is worth keeping.
-        pq.write_table(
-            rollup,
-            staging,
-            compression=self.compression,
-            use_dictionary=False,
-            write_statistics=["day"],
-        )
-        self.staged.append(StagedFile(staging, final, rollup.num_rows, table_name))
-
-    def _drop_sparse_rollups(self) -> None:
-        # A day judged sparse at a later take may have had a rollup file staged at an
-        # earlier one; readers would ignore it, so it is not committed at all.
-        sparse = {
-            self.layout.partition_dir(day, table)
-            for table, days in self._rollups.sparse.items()
-            for day in days
-        }
-        if not sparse:
-            return
-        kept = []
-        for entry in self.staged:
-            if entry.table != TRANSACTIONS and entry.final.parent in sparse:
-                entry.staging.unlink()
-            else:
-                kept.append(entry)
-        self.staged[:] = kept
+        # One file per table for the whole commit, one row group per day taken:
+        # readers pay per file opened far more than per row group.
+        rollup_file = self._rollup_files.get(table_name)
+        if rollup_file is None:
+            self._make_dir(self.staging_root)
+            name = self._file_name()
+            rollup_file = self._rollup_files[table_name] = _RollupFile(
+                self.staging_root / name,
+                self.layout.table_dir(table_name) / name,
+                table_name,
+                self.compression,
+            )
+        rollup_file.write(day, rollup)
 
     def _close(self, part: _Partition) -> None:
         if part.writer is None or part.path is None:
@@ -392,6 +393,41 @@ class PartitionWriter:
         self._open.pop(part.day, None)
         part.writer, part.path, part.file_rows = None, None, 0
         self._write_rollups(part.day)
+
+
+class _RollupFile:
+    """The staged rollup file of one table: many days, a row group each."""
+
+    def __init__(self, staging: Path, final: Path, table: str, compression: str) -> None:
+        self.staging, self.final, self.table = staging, final, table
+        self.rows = 0
+        self.first: date | None = None
+        self.last: date | None = None
+        # Keys are distinct within a day, so dictionaries only cost; readers filter
+        # by day, so only the day's min/max is worth keeping.
+        self.writer = pq.ParquetWriter(
+            staging,
+            ROLLUP_SCHEMAS[table],
+            compression=compression,
+            use_dictionary=False,
+            write_statistics=["day"],
+        )
+
+    def write(self, day: date, rollup: pa.Table) -> None:
+        self.writer.write_table(rollup, row_group_size=max(rollup.num_rows, 1))
+        self.rows += rollup.num_rows
+        self.first = day if self.first is None else min(self.first, day)
+        self.last = day if self.last is None else max(self.last, day)
+
+    def close(self) -> StagedFile:
+        self.writer.close()
+        assert self.first is not None and self.last is not None, "a rollup file has rows"
+        return StagedFile(self.staging, self.final, self.rows, self.table, (self.first, self.last))
+
+
+def _by_day(rows: pa.Table) -> list[pa.Table]:
+    """Rollup rows split by their ``day`` column."""
+    return [rows.filter(pc.equal(rows["day"], day)) for day in pc.unique(rows["day"]).to_pylist()]
 
 
 def _fsync_file(path: Path) -> None:

@@ -25,6 +25,7 @@ answered from their transaction files.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import tempfile
@@ -45,18 +46,29 @@ from ducto_olap.lake.layout import (
 )
 
 _RECORD_WIDTH = 10
+# FileEntry has a field named ``date``, which hides the type inside its body.
+_Date = date
 ROLLUP_TABLES = frozenset(ROLLUP_SCHEMAS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One committed Parquet file: path relative to the lake root, partition, size, table."""
+    """One committed Parquet file: path relative to the lake root, partition, size, table.
+
+    A rollup file may hold several days: ``date`` is its first and ``last_date``
+    its last (None: the one day ``date``).
+    """
 
     path: str
     date: str
     rows: int
     bytes: int
     table: str = TRANSACTIONS
+    last_date: str | None = None
+
+    def overlaps(self, first: _Date, last: _Date) -> bool:
+        """Whether the file holds rows of a day in ``[first, last]``."""
+        return self.date <= last.isoformat() and (self.last_date or self.date) >= first.isoformat()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -158,10 +170,7 @@ class LakeSnapshot:
         """Absolute paths of the committed ``table`` files with partition in ``[first, last]``."""
         selected = []
         for entry in self.files if table == TRANSACTIONS else self.rollups:
-            if entry.table != table:
-                continue
-            day = date.fromisoformat(entry.date)
-            if (first is None or day >= first) and (last is None or day <= last):
+            if entry.table == table and entry.overlaps(first or date.min, last or date.max):
                 selected.append(self.layout.resolve(entry.path))
         return selected
 
@@ -287,18 +296,30 @@ def fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
-def file_entries(layout: LakeLayout, paths: Iterable[Path], rows: Iterable[int]) -> list[FileEntry]:
-    """Commit-log entries for files already renamed into their partitions."""
+def file_entries(
+    layout: LakeLayout,
+    paths: Iterable[Path],
+    rows: Iterable[int],
+    spans: Iterable[tuple[date, date] | None] | None = None,
+) -> list[FileEntry]:
+    """Commit-log entries for files already renamed into their partitions.
+
+    ``spans`` gives each file's first and last day when it holds several (a
+    rollup file); a file without one takes the date of its ``date=`` partition.
+    """
     entries = []
-    for path, count in zip(paths, rows, strict=True):
+    files = zip(paths, rows, strict=True)
+    for (path, count), span in zip(files, spans or itertools.repeat(None), strict=False):
         relative = layout.relative(path)
+        first, last = span if span is not None else (partition_date(relative), None)
         entries.append(
             FileEntry(
                 path=relative,
-                date=partition_date(relative).isoformat(),
+                date=first.isoformat(),
                 rows=count,
                 bytes=path.stat().st_size,
                 table=table_of(relative),
+                last_date=None if last is None or last == first else last.isoformat(),
             )
         )
     return entries
