@@ -115,3 +115,31 @@ def test_help_has_an_example(command: str) -> None:
 
     assert result.exit_code == 0
     assert "Example:" in result.output and f"ducto-olap {command}" in result.output
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_first_export_leaves_the_path_as_it_was(tmp_path: Path, existing: bool) -> None:
+    lake = tmp_path / "lake"
+    if existing:
+        lake.mkdir()
+    bad_dsn = "postgresql://nobody:S3cret@127.0.0.1:1/x?connect_timeout=2"
+
+    result = CliRunner().invoke(cli, ["export", "--dsn", bad_dsn, "--lake", str(lake)])
+
+    assert result.exit_code == 1 and "S3cret" not in result.stderr
+    assert lake.exists() is existing
+    assert not existing or list(lake.iterdir()) == []
+    query = CliRunner().invoke(cli, ["query", "spend-by-user", "--lake", str(lake)])
+    assert query.stderr.startswith("error: no lake at " if not existing else "error: ")
+
+
+def test_compact_of_a_folder_that_is_not_a_lake_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+
+    result = CliRunner().invoke(cli, ["compact", "--lake", str(folder)])
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {folder} is not a lake (no _ducto/commits)")
+    assert sorted(path.name for path in folder.iterdir()) == ["keep.txt"]

@@ -38,6 +38,7 @@ from ducto_olap.lake.commit_log import (
     FileEntry,
     LakeSnapshot,
     file_entries,
+    read_snapshot,
     write_commit,
 )
 from ducto_olap.lake.layout import LAKE_SCHEMA, ROLLUP_SCHEMAS, TRANSACTIONS, LakeLayout
@@ -89,8 +90,7 @@ def compact(lake: str | Path | LakeLayout, day: date | None = None) -> CompactRe
         12
     """
     layout = lake if isinstance(lake, LakeLayout) else LakeLayout(lake)
-    if not layout.commits_dir.is_dir():
-        raise LakeError(f"no lake at {layout.root}; run `ducto-olap export` first")
+    read_snapshot(layout)  # "no lake" or "not a lake", as readers say it
 
     started = time.perf_counter()
     try:

@@ -140,17 +140,32 @@ class Exporter:
                 export holds the lake's lock. The lake is left as it was.
         """
         started = time.perf_counter()
+        made = [
+            folder for folder in (self.layout.root, self.layout.meta_dir) if not folder.exists()
+        ]
         try:
             with lake_lock(self.layout):
                 snapshot = remove_leftovers(self.layout)
                 result = self._export(snapshot, started)
         except DuctoError:
+            self._remove_if_still_no_lake(made)
             raise
         except Exception as error:
+            self._remove_if_still_no_lake(made)
             raise ExportError(f"export to {self.layout.root} failed: {error}") from error
 
         _log(result)
         return result
+
+    def _remove_if_still_no_lake(self, made: list[Path]) -> None:
+        # A first run that failed before the ledger answered made the folders only
+        # for its lock: leave the path as it was, so it is still "no lake" to readers.
+        if self.layout.commits_dir.exists():
+            return
+        with contextlib.suppress(OSError):
+            (self.layout.meta_dir / "export.lock").unlink(missing_ok=True)
+            for folder in reversed(made):
+                folder.rmdir()
 
     def _export(self, snapshot: LakeSnapshot, started: float) -> ExportResult:
         cursor = snapshot.cursor

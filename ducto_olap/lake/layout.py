@@ -3,8 +3,8 @@
 ::
 
     <lake>/transactions/date=YYYY-MM-DD/<commit>-<n>-<tag>.parquet
-    <lake>/rollups/spend_by_user_day/date=YYYY-MM-DD/<commit>-<n>-<tag>.parquet
-    <lake>/rollups/spend_by_model_day/date=YYYY-MM-DD/<commit>-<n>-<tag>.parquet
+    <lake>/rollups/spend_by_user_day/<commit>-<n>-<tag>.parquet      many days each
+    <lake>/rollups/spend_by_model_day/<commit>-<n>-<tag>.parquet
     <lake>/_ducto/commits/<commit_id>.json    one record per landed commit
     <lake>/_ducto/staging/                    files being written, not yet renamed
     <lake>/_ducto/shell.sql                   init script for DuckDB shells
@@ -15,9 +15,12 @@ inside the transaction files: engines read it from the path (Hive partitioning).
 The rollups are the spend rows (``type = 'usage' AND amount < 0``) of the
 transaction files of the same commit, summed per UTC day and user (or model).
 A commit that writes them lists them next to its transaction files, so they
-land, or not, together; a date may hold one rollup file per commit, and readers
-sum them. A commit may leave a sparse date's rollup of a table out (its record
-says so), and readers then answer that date from its transaction files.
+land, or not, together. A commit writes one rollup file per table holding all
+its days (a row group per day; lakes of older versions have one file per day
+under ``date=`` folders), so a day's rollup rows may be in several commits'
+files, and readers sum them. A commit may leave a sparse date's rollup of a
+table out (its record says so), and readers then answer that date from its
+transaction files.
 """
 
 from __future__ import annotations
