@@ -86,8 +86,14 @@ def reset_lake(lake: Path) -> None:
             )
         shutil.rmtree(lake)
 
-    (lake / DEMO_MARK).parent.mkdir(parents=True)
-    (lake / DEMO_MARK).write_text("made by ducto-olap demo; rebuilt on every run\n")
+    try:
+        (lake / DEMO_MARK).parent.mkdir(parents=True)
+        (lake / DEMO_MARK).write_text("made by ducto-olap demo; rebuilt on every run\n")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot make the demo lake {lake}: {error.strerror or error}; "
+            f"give --lake a folder you can write"
+        ) from error
 
 
 def seed(store: PostgresStore, scenario: Scenario, now: datetime | None = None) -> int:

@@ -276,6 +276,16 @@ def test_demo_refuses_a_folder_that_is_not_its_lake(server_dsn: str, tmp_path: P
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
+def test_demo_under_a_file_is_a_usage_error(server_dsn: str, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+
+    code, _, err = run("demo", "--dsn", server_dsn, "--lake", str(tmp_path / "afile" / "sub"))
+
+    assert code == 2
+    assert err.startswith("error: cannot make the demo lake ") and "Errno" not in err
+    assert "give --lake a folder you can write" in err
+
+
 def test_piped_tables_never_fold_amounts(lake: Path) -> None:
     _, out, _ = run("query", "spend-by-user", "--lake", str(lake), "--start", START, "--end", END)
     assert any("17.5000" in line and "bob" in line for line in out.splitlines())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ducto_olap.cli.common import configure_logging
@@ -34,7 +36,35 @@ def _register() -> None:
     from ducto_olap.cli import commands  # noqa: F401
 
 
+_GLOBAL_OPTIONS = {"-v", "-vv", "-vvv", "--verbose", "-q", "--quiet", "--debug"}
+
+
+def _hint(error: click.UsageError) -> str:
+    option = getattr(error, "option_name", None)
+    if isinstance(error, click.NoSuchOption) and option in _GLOBAL_OPTIONS:
+        return f" here; put it before the command: ducto-olap {option} ..."
+    if error.ctx is not None:
+        return f" (see '{error.ctx.command_path} --help')"
+    return ""
+
+
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script.
+
+    Click's own usage errors (a bad option value, an unknown command) are
+    printed as one ``error: ...`` line like every other error, not as a usage
+    block; Ctrl-C exits 130, as shells expect of an interrupted command.
+    """
     _register()
-    cli(prog_name="ducto-olap")
+    try:
+        code = cli.main(prog_name="ducto-olap", standalone_mode=False)
+    except click.UsageError as error:
+        click.echo(f"error: {error.format_message().rstrip('.')}{_hint(error)}", err=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        click.echo(f"error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except click.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
