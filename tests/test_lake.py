@@ -143,7 +143,9 @@ def test_a_database_without_a_ledger_is_one_clear_error(database_dsn: str, tmp_p
         "credit_transactions does not exist; create it with PostgresStore(dsn).setup() or "
         "fill it with ducto-olap seed" in str(missing.value)
     )
-    with pytest.raises(LakeError, match="is not a lake"):
+    # The failed first run leaves nothing behind: still no lake, not a broken one.
+    assert not lake.exists()
+    with pytest.raises(LakeError, match="no lake at"):
         read_snapshot(lake)
 
 
@@ -181,9 +183,10 @@ def test_a_failed_first_export_leaves_no_lake(tmp_path: Path) -> None:
     with pytest.raises(ExportError):
         Exporter("postgresql://nobody@127.0.0.1:1/x?connect_timeout=2", lake).run()
 
+    assert not lake.exists()
     result = CliRunner().invoke(cli, ["query", "spend-by-user", "--lake", str(lake)])
     assert result.exit_code == 1
-    assert "is not a lake" in result.stderr
+    assert result.stderr.startswith("error: no lake at ")
 
 
 def test_an_empty_ledger_makes_an_empty_lake_every_reader_accepts(
