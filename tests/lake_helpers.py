@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from ducto_olap.export.rollups import RollupAccumulator
 from ducto_olap.lake import LAKE_SCHEMA, CommitRecord, LakeLayout, read_snapshot, write_commit
 from ducto_olap.lake.commit_log import file_entries
+from ducto_olap.lake.layout import ROLLUP_SCHEMAS
 
 # A model given as MISSING leaves the key out of metadata; None stores a JSON null.
 MISSING: Any = object()
@@ -125,6 +126,7 @@ def write_lake(
         rows=sum(counts),
         added=tuple(file_entries(layout, paths, counts)),
         rollups=rollups,
+        rollup_tables=sorted(ROLLUP_SCHEMAS) if rollups else None,
         sparse_rollups={
             table: sorted(day.isoformat() for day in days)
             for table, days in accumulator.sparse.items()

@@ -127,6 +127,7 @@ def test_user_ids_that_look_like_paths_or_partitions(store: PostgresStore, tmp_p
     assert [folder.as_posix() for folder in folders] == [
         "rollups/spend_by_model_day",
         "rollups/spend_by_user_day",
+        "rollups/spend_by_user_week",
         "transactions/date=2024-01-01",
     ]
 

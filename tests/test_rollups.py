@@ -33,6 +33,7 @@ from ducto_olap.lake import (
     ROLLUP_SCHEMAS,
     SPEND_BY_MODEL_DAY,
     SPEND_BY_USER_DAY,
+    SPEND_BY_USER_WEEK,
     LakeLayout,
     read_snapshot,
 )
@@ -51,7 +52,11 @@ def committed_rollups(lake: Path) -> Totals:
     """The committed rollup files summed per table, day and key (a date may have several)."""
     snapshot = read_snapshot(lake)
     totals: Totals = {}
-    for table, key in ((SPEND_BY_USER_DAY, "user_id"), (SPEND_BY_MODEL_DAY, "model")):
+    for table, key in (
+        (SPEND_BY_USER_DAY, "user_id"),
+        (SPEND_BY_MODEL_DAY, "model"),
+        (SPEND_BY_USER_WEEK, "user_id"),
+    ):
         paths = [str(path) for path in snapshot.paths(table=table)]
         if not paths:
             continue
@@ -71,6 +76,8 @@ SELECT 'spend_by_user_day', day, user_id, sum(-amount), count(*) FROM spend GROU
 UNION ALL
 SELECT 'spend_by_model_day', day, coalesce(model, 'unknown'), sum(-amount), count(*)
 FROM spend GROUP BY 2, 3
+UNION ALL
+SELECT 'spend_by_user_week', week, user_id, sum(-amount), count(*) FROM spend GROUP BY 2, 3
 """
 
 
@@ -85,7 +92,9 @@ def raw_rollups(lake: Path) -> Totals:
         return {}
     spend = (
         "WITH spend AS (SELECT user_id, model, amount, "
-        "CAST(CAST(created_at AT TIME ZONE 'UTC' AS DATE) AS VARCHAR) AS day "
+        "CAST(CAST(created_at AT TIME ZONE 'UTC' AS DATE) AS VARCHAR) AS day, "
+        "CAST(CAST(date_trunc('week', CAST(created_at AT TIME ZONE 'UTC' AS DATE)) AS DATE) "
+        "AS VARCHAR) AS week "
         "FROM read_parquet(?) WHERE type = 'usage' AND amount < 0) "
     )
     return _totals(duckdb.execute(spend + _GROUPED, [paths]).fetchall())
@@ -96,7 +105,8 @@ def ledger_rollups(dsn: str) -> Totals:
     with psycopg.connect(dsn) as connection:
         connection.execute(
             "CREATE TEMP VIEW spend AS SELECT user_id, metadata->>'model' AS model, amount, "
-            "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day "
+            "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+            "to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS week "
             "FROM credit_transactions WHERE type = 'usage' AND amount < 0"
         )
         return _totals(connection.execute(_GROUPED).fetchall())
@@ -179,11 +189,14 @@ def test_compaction_reaggregates_the_rollups(store: PostgresStore, tmp_path: Pat
 
     snapshot = read_snapshot(lake)
     assert_rollups_whole(lake, store.dsn)
-    # One rollup file per table now, spanning the three dates.
+    # One rollup file per table now, spanning the three dates (Saturday to Monday:
+    # two ISO weeks, which start on 05-27 and 06-03).
     assert sorted((entry.table, entry.date, entry.last_date) for entry in snapshot.rollups) == [
-        (table, "2024-06-01", "2024-06-03") for table in sorted(ROLLUP_SCHEMAS)
+        (SPEND_BY_MODEL_DAY, "2024-06-01", "2024-06-03"),
+        (SPEND_BY_USER_DAY, "2024-06-01", "2024-06-03"),
+        (SPEND_BY_USER_WEEK, "2024-05-27", "2024-06-03"),
     ]
-    committed = snapshot.paths(table=SPEND_BY_USER_DAY) + snapshot.paths(table=SPEND_BY_MODEL_DAY)
+    committed = [path for table in ROLLUP_SCHEMAS for path in snapshot.paths(table=table)]
     assert sorted((lake / "rollups").rglob("*.parquet")) == sorted(committed)  # old ones deleted
     for name in ENGINES:
         assert open_analytics(lake, name).spend_by_model(*window) == before[name]
@@ -470,11 +483,16 @@ def test_sparse_days_are_left_out_and_answered_from_transactions(
     assert not any(
         table == SPEND_BY_USER_DAY and day == "2024-06-01" for table, day, _ in committed
     )
-    assert committed == {
-        key: value
-        for key, value in raw_rollups(lake).items()
-        if key[:2] != (SPEND_BY_USER_DAY, "2024-06-01")
+    # The sparse day's week (Monday 05-27) lacks its users too: readers never use it.
+    raw = raw_rollups(lake)
+    left_out = {(SPEND_BY_USER_DAY, "2024-06-01"), (SPEND_BY_USER_WEEK, "2024-05-27")}
+    assert {key: value for key, value in committed.items() if key[:2] not in left_out} == {
+        key: value for key, value in raw.items() if key[:2] not in left_out
     }
+    assert (
+        committed[(SPEND_BY_USER_WEEK, "2024-05-27", "whale")]
+        == raw[(SPEND_BY_USER_WEEK, "2024-05-27", "whale")]
+    )
     with open_analytics(lake, "duckdb") as engine:
         plan = engine.plan(make_window(utc("2024-06-01T00:00"), utc("2024-06-04T00:00")))
         user_plan = engine.plan(
@@ -555,3 +573,89 @@ def test_rows_of_a_day_judged_sparse_later_are_skipped_by_readers(
             assert plan.rollup_days == (date(2024, 6, 2),)
             assert engine.spend_by_user(start, end) == memory.spend_by_user(start, end)
             assert engine.aggregate_stats(start, end) == memory.aggregate_stats(start, end)
+
+
+# Weekly per-user rollups: whole ISO weeks inside a window come from them.
+
+
+def _weekly_ledger() -> list[LedgerRow]:
+    first = datetime(2024, 4, 1, tzinfo=UTC)  # a Monday
+    return [
+        row(
+            f"user-{(day * 7 + hour) % 5}",
+            f"-{hour + 1}.25",
+            first + timedelta(days=day, hours=hour),
+        )
+        for day in range(35)
+        for hour in range(0, 24, 5)
+    ]
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize(
+    ("start", "end", "weeks"),
+    [
+        (
+            "2024-04-01T00:00",
+            "2024-05-01T00:00",
+            ["2024-04-01", "2024-04-08", "2024-04-15", "2024-04-22"],
+        ),
+        ("2024-04-03T07:30", "2024-04-30T12:00", ["2024-04-08", "2024-04-15", "2024-04-22"]),
+        ("2024-04-08T00:00", "2024-04-14T00:00", []),  # six days: no whole week
+        ("2024-04-08T00:00", "2024-04-15T00:00", ["2024-04-08"]),
+    ],
+)
+def test_whole_weeks_come_from_the_weekly_rollup(
+    tmp_path: Path, engine_name: str, start: str, end: str, weeks: list[str]
+) -> None:
+    rows = _weekly_ledger()
+    lake = tmp_path / "lake"
+    write_lake(lake, rows[:60], rollups=True)
+    write_lake(lake, rows[60:], rollups=True)
+    memory = MemoryStore()
+    load_store(memory, rows)
+    window = (utc(start), utc(end))
+
+    with open_analytics(lake, engine_name) as engine:
+        plan = engine.plan(make_window(*window), (SPEND_BY_USER_DAY,))
+        assert [week.isoformat() for week in plan.weeks] == weeks
+        assert not set(plan.user_days) & {
+            date.fromisoformat(week) + timedelta(days=offset)
+            for week in weeks
+            for offset in range(7)
+        }
+        assert engine.spend_by_user(*window) == memory.spend_by_user(*window)
+        assert engine.top_users(2, *window) == memory.top_users(2, *window)
+        assert engine.aggregate_stats(*window) == memory.aggregate_stats(*window)
+        assert engine.daily_spend(*window) == memory.daily_spend(*window)
+
+
+def test_a_week_with_a_sparse_or_older_commit_is_read_day_by_day(tmp_path: Path) -> None:
+    rows = _weekly_ledger()
+    window = (utc("2024-04-01T00:00"), utc("2024-04-22T00:00"))
+    memory = MemoryStore()
+    load_store(memory, rows)
+    lake = tmp_path / "lake"
+    in_week = [item for item in rows if item.created_at < utc("2024-04-08T00:00")]
+    second = [
+        item
+        for item in rows
+        if utc("2024-04-08T00:00") <= item.created_at < utc("2024-04-15T00:00")
+    ]
+    rest = [item for item in rows if item.created_at >= utc("2024-04-15T00:00")]
+    write_lake(lake, in_week, rollups=True, sparse_gain=1000)  # every day of week 1 sparse
+    write_lake(lake, second, rollups=True)
+    write_lake(lake, rest, rollups=True)
+    # Week 2's commit as an older version wrote it: daily rollups, no weekly ones.
+    record_path = sorted((lake / "_ducto" / "commits").glob("*.json"))[1]
+    record = json.loads(record_path.read_text())
+    record["rollup_tables"] = None
+    record_path.write_text(json.dumps(record))
+
+    for name in ENGINES:
+        with open_analytics(lake, name) as engine:
+            plan = engine.plan(make_window(*window), (SPEND_BY_USER_DAY,))
+            assert [week.isoformat() for week in plan.weeks] == ["2024-04-15"]
+            assert len(plan.transactions) == 7  # week 1, sparse, from its transactions
+            assert engine.spend_by_user(*window) == memory.spend_by_user(*window)
+            assert engine.aggregate_stats(*window) == memory.aggregate_stats(*window)

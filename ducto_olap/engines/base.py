@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from ducto_olap.errors import QueryError
-from ducto_olap.lake import SPEND_BY_USER_DAY, LakeLayout, LakeSnapshot, read_snapshot
+from ducto_olap.lake import (
+    SPEND_BY_USER_DAY,
+    SPEND_BY_USER_WEEK,
+    LakeLayout,
+    LakeSnapshot,
+    read_snapshot,
+)
+from ducto_olap.lake.layout import week_start
 from ducto_olap.models import SpendByUserRow, TopUserRow
 from ducto_olap.questions import SpendQuestions
 from ducto_olap.window import Window
@@ -54,6 +61,9 @@ class ReadPlan:
     #: The days read from the rollup files. A rollup file may hold other days too
     #: (it spans its commit's days), so readers keep only the rows of these.
     rollup_days: tuple[date, ...] = ()
+    #: The ISO weeks (Mondays) whose per-user spend is read from the weekly rollup,
+    #: in place of the daily per-user rollup of their days.
+    weeks: tuple[date, ...] = ()
 
     @property
     def files(self) -> list[Path]:
@@ -63,6 +73,12 @@ class ReadPlan:
     @property
     def uses_rollups(self) -> bool:
         return any(self.rollups.values())
+
+    @property
+    def user_days(self) -> tuple[date, ...]:
+        """The rollup days whose per-user spend comes from the daily rollup."""
+        weeks = set(self.weeks)
+        return tuple(day for day in self.rollup_days if week_start(day) not in weeks)
 
 
 def whole_utc_days(window: Window) -> tuple[date, date] | None:
@@ -93,6 +109,35 @@ def user_rows(users: list[str], totals: list[str], counts: list[int]) -> list[Sp
 def top_user_rows(users: list[str], totals: list[str]) -> list[TopUserRow]:
     """Top-user result rows from result columns, as :func:`user_rows`."""
     return list(map(TopUserRow, users, map(Decimal, totals)))
+
+
+def _whole_weeks(
+    snapshot: LakeSnapshot, whole: tuple[date, date] | None, covered: list[date]
+) -> list[date]:
+    """The ISO weeks inside ``whole`` whose per-user spend the weekly rollup holds whole.
+
+    A week qualifies when each of its dates with transactions is read from rollups
+    (``covered``) and every commit with files of it wrote the weekly rollup.
+    """
+    if whole is None or not covered:
+        return []
+    read_from_rollups = set(covered)
+    days_with_rows = {date.fromisoformat(entry.date) for entry in snapshot.files}
+    weeks = []
+    # Only weeks with a covered day can hold spend: a window of centuries stays cheap.
+    monday = week_start(covered[0])
+    if monday < whole[0]:
+        monday += timedelta(days=7)
+    while monday <= covered[-1] and monday + timedelta(days=6) <= whole[1]:
+        days = [monday + timedelta(days=offset) for offset in range(7)]
+        with_rows = [day for day in days if day in days_with_rows]
+        if with_rows and all(
+            day in read_from_rollups and snapshot.has_rollups(day, SPEND_BY_USER_WEEK)
+            for day in with_rows
+        ):
+            weeks.append(monday)
+        monday += timedelta(days=7)
+    return weeks
 
 
 class LakeAnalytics(SpendQuestions):
@@ -171,12 +216,17 @@ class LakeAnalytics(SpendQuestions):
         transactions = [
             snapshot.layout.resolve(entry.path) for entry, day in in_window if day not in read_whole
         ]
+        weeks = _whole_weeks(snapshot, whole, covered) if SPEND_BY_USER_DAY in tables else []
         rollups: dict[str, list[Path]] = {table: [] for table in tables}
-        if covered:
-            for entry in snapshot.rollups:
-                if entry.table in rollups and entry.overlaps(covered[0], covered[-1]):
-                    rollups[entry.table].append(snapshot.layout.resolve(entry.path))
-        return ReadPlan(transactions, rollups, tuple(covered) if any(rollups.values()) else ())
+        if weeks:
+            rollups[SPEND_BY_USER_WEEK] = []
+        for entry in snapshot.rollups if covered else ():
+            span = (weeks[0], weeks[-1]) if entry.table == SPEND_BY_USER_WEEK and weeks else None
+            if entry.table in rollups and entry.overlaps(*(span or (covered[0], covered[-1]))):
+                rollups[entry.table].append(snapshot.layout.resolve(entry.path))
+        if not any(rollups.values()):
+            return ReadPlan(transactions, rollups)
+        return ReadPlan(transactions, rollups, tuple(covered), tuple(weeks))
 
     @abstractmethod
     def explain(self, window: Window) -> str:

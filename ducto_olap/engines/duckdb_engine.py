@@ -19,9 +19,12 @@ code point order, as DESIGN.md asks.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ import pyarrow as pa
 
 from ducto_olap.engines.base import LakeAnalytics, ReadPlan, logger, top_user_rows, user_rows
 from ducto_olap.errors import QueryError, WindowError
-from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, LakeLayout
+from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, SPEND_BY_USER_WEEK, LakeLayout
 from ducto_olap.models import (
     AggregateStatsRow,
     DailySpendRow,
@@ -127,33 +130,52 @@ SELECT (SELECT sum(total) FROM users) AS total,
 
 # The parts of a statement that mixes transaction files and rollups: each gives
 # ``key, total, count`` for one grouping (user, model or UTC day).
-_ROLLUP_PARAMETERS = {SPEND_BY_USER_DAY: "user_days", SPEND_BY_MODEL_DAY: "model_days"}
-# A rollup file spans its commit's days: only the plan's rollup days are read
-# (the range lets DuckDB skip other days' row groups by their statistics).
+@dataclasses.dataclass(frozen=True)
+class _RollupSource:
+    """One rollup table as a part: its files parameter and the days (or weeks) read."""
+
+    files: str
+    days: str
+    select: str
+    read: Callable[[ReadPlan], tuple[date, ...]]
+
+
+# A rollup file spans its commit's days: only the plan's days are read (the range
+# lets DuckDB skip other days' row groups by their statistics).
 _ROLLUP_SCAN = (
     "FROM read_parquet(${files}, hive_partitioning = false) "
-    "WHERE day BETWEEN $first_rollup_day AND $last_rollup_day "
-    "AND list_contains($rollup_days, day)"
+    "WHERE day BETWEEN ${days}_first AND ${days}_last AND list_contains(${days}, day)"
 )
+_USER_ROWS = "SELECT user_id AS key, total_spend AS total, transaction_count AS count {scan}"
+_MODEL_ROWS = "SELECT model AS key, total_spend AS total, transaction_count AS count {scan}"
+_DAY_ROWS = "SELECT day AS key, total_spend AS total, transaction_count AS count {scan}"
+_SOURCES = {
+    SPEND_BY_USER_DAY: _RollupSource(
+        "user_days", "user_day_list", _USER_ROWS, lambda plan: plan.user_days
+    ),
+    SPEND_BY_USER_WEEK: _RollupSource(
+        "user_weeks", "week_list", _USER_ROWS, lambda plan: plan.weeks
+    ),
+    SPEND_BY_MODEL_DAY: _RollupSource(
+        "model_days", "model_day_list", _MODEL_ROWS, lambda plan: plan.rollup_days
+    ),
+}
 _PARTS = {
     "user": (
         f"SELECT user_id AS key, sum(-amount) AS total, count(*) AS count {_SPEND} GROUP BY 1",
-        SPEND_BY_USER_DAY,
-        "SELECT user_id AS key, total_spend AS total, transaction_count AS count {scan}",
+        [(SPEND_BY_USER_DAY, _USER_ROWS), (SPEND_BY_USER_WEEK, _USER_ROWS)],
     ),
     "model": (
         "SELECT coalesce(model, 'unknown') AS key, sum(-amount) AS total, count(*) AS count "
         f"{_SPEND} GROUP BY 1",
-        SPEND_BY_MODEL_DAY,
-        "SELECT model AS key, total_spend AS total, transaction_count AS count {scan}",
+        [(SPEND_BY_MODEL_DAY, _MODEL_ROWS)],
     ),
     # A day's total is the sum of its models' totals: the per-model rollup has a
     # handful of rows a day, so it is almost never left out as sparse.
     "day": (
         f"SELECT {_UTC_DATE.format(key=_UTC_DAY)} AS key, sum(-amount) AS total, "
         f"count(*) AS count {_SPEND} GROUP BY 1",
-        SPEND_BY_MODEL_DAY,
-        "SELECT day AS key, total_spend AS total, transaction_count AS count {scan}",
+        [(SPEND_BY_MODEL_DAY, _DAY_ROWS)],
     ),
 }
 
@@ -192,13 +214,14 @@ SELECT (SELECT sum(total) FROM users) AS total,
 
 
 def mixed_parts(grouping: str, plan: ReadPlan) -> str:
-    """The union of the transaction part and the rollup part of ``grouping`` that ``plan`` has."""
-    transactions, table, rollups = _PARTS[grouping]
-    selects = []
-    if plan.transactions:
-        selects.append(transactions)
-    if plan.rollups.get(table):
-        selects.append(rollups.format(scan=_ROLLUP_SCAN.format(files=_ROLLUP_PARAMETERS[table])))
+    """The union of the transaction part and the rollup parts of ``grouping`` that ``plan`` has."""
+    transactions, rollups = _PARTS[grouping]
+    selects = [transactions] if plan.transactions else []
+    for table, select in rollups:
+        source = _SOURCES[table]
+        if plan.rollups.get(table) and source.read(plan):
+            scan = _ROLLUP_SCAN.format(files=source.files, days=source.days)
+            selects.append(select.format(scan=scan))
     return "\nUNION ALL\n".join(selects)
 
 
@@ -346,15 +369,16 @@ class DuckDBAnalytics(LakeAnalytics):
             params["files"] = [str(path) for path in plan.transactions]
             params.update(start=window.start, end=window.end)
         for table, paths in plan.rollups.items():
-            if paths:
-                params[_ROLLUP_PARAMETERS[table]] = [str(path) for path in paths]
-        if plan.uses_rollups:
-            params.update(
-                first_rollup_day=plan.rollup_days[0],
-                last_rollup_day=plan.rollup_days[-1],
-                rollup_days=list(plan.rollup_days),
-            )
+            source = _SOURCES[table]
+            days = source.read(plan)
+            if paths and days:
+                params[source.files] = [str(path) for path in paths]
+                params[source.days] = list(days)
+                params[f"{source.days}_first"] = days[0]
+                params[f"{source.days}_last"] = days[-1]
         params.update(extra)
+        named = set(re.findall(r"\$(\w+)", statement))
+        params = {name: value for name, value in params.items() if name in named}
         logger.debug("duckdb: %s params=%r", " ".join(statement.split()), params)
         return params
 

@@ -16,7 +16,7 @@ String sorts compare UTF-8 bytes, which is code point order, as DESIGN.md asks.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import polars as pl
 
 from ducto_olap.engines.base import LakeAnalytics, ReadPlan, top_user_rows, user_rows
 from ducto_olap.errors import QueryError, WindowError
-from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, LakeLayout
+from ducto_olap.lake import SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY, SPEND_BY_USER_WEEK, LakeLayout
 from ducto_olap.models import (
     AggregateStatsRow,
     DailySpendRow,
@@ -185,8 +185,16 @@ class PolarsAnalytics(LakeAnalytics):
         self, plan: ReadPlan, window: Window, key: pl.Expr, table: str, column: str
     ) -> pl.LazyFrame:
         """``key, total, count`` of the plan: transactions grouped by ``key``, plus the
-        rollup ``table`` grouped by its ``column`` (unsorted)."""
-        rollups = plan.rollups.get(table)
+        rollup ``table`` grouped by its ``column`` (and, for the per-user rollup, the
+        weekly one), unsorted."""
+        sources = [(table, plan.user_days if table == SPEND_BY_USER_DAY else plan.rollup_days)]
+        if table == SPEND_BY_USER_DAY:
+            sources.append((SPEND_BY_USER_WEEK, plan.weeks))
+        parts = [
+            _rollup_rows(plan.rollups[name], days, column)
+            for name, days in sources
+            if plan.rollups.get(name) and days
+        ]
         grouped: pl.LazyFrame | None = None
         if plan.transactions:
             grouped = (
@@ -194,24 +202,10 @@ class PolarsAnalytics(LakeAnalytics):
                 .group_by(key.alias("key"))
                 .agg(_SPEND.sum().alias("total"), pl.len().alias("count"))
             )
-        if not rollups:
+        if not parts:
             assert grouped is not None, "a plan without rollups has transaction files"
             return grouped
 
-        # A rollup file spans its commit's days: keep the plan's rollup days only.
-        days = pl.Series(plan.rollup_days, dtype=pl.Date)
-        parts = [
-            pl.scan_parquet(rollups, hive_partitioning=False)
-            .filter(
-                pl.col("day").is_between(plan.rollup_days[0], plan.rollup_days[-1])
-                & pl.col("day").is_in(days.implode())
-            )
-            .select(
-                pl.col(column).alias("key"),
-                pl.col("total_spend").cast(_SUM).alias("total"),
-                pl.col("transaction_count").alias("count"),
-            )
-        ]
         if grouped is not None:
             parts.append(
                 grouped.with_columns(pl.col("total").cast(_SUM), pl.col("count").cast(pl.Int64))
@@ -265,6 +259,23 @@ class PolarsAnalytics(LakeAnalytics):
                 ) from error
             self._time_zones.add(tz)
         return tz
+
+
+def _rollup_rows(files: list[Path], days: tuple[date, ...], column: str) -> pl.LazyFrame:
+    """``key, total, count`` of the rollup rows of ``days`` in ``files``: a rollup file
+    spans its commit's days, so only these are kept."""
+    return (
+        pl.scan_parquet(files, hive_partitioning=False)
+        .filter(
+            pl.col("day").is_between(days[0], days[-1])
+            & pl.col("day").is_in(pl.Series(days, dtype=pl.Date).implode())
+        )
+        .select(
+            pl.col(column).alias("key"),
+            pl.col("total_spend").cast(_SUM).alias("total"),
+            pl.col("transaction_count").alias("count"),
+        )
+    )
 
 
 def _model() -> pl.Expr:

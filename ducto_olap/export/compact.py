@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import shutil
 import time
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 
 from ducto_olap.errors import DuctoError, ExportError, LakeError
 from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
+from ducto_olap.export.rollups import spend_totals
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import (
     CommitRecord,
@@ -41,7 +43,15 @@ from ducto_olap.lake.commit_log import (
     read_snapshot,
     write_commit,
 )
-from ducto_olap.lake.layout import LAKE_SCHEMA, ROLLUP_SCHEMAS, TRANSACTIONS, LakeLayout
+from ducto_olap.lake.layout import (
+    LAKE_SCHEMA,
+    ROLLUP_SCHEMAS,
+    SPEND_BY_USER_DAY,
+    SPEND_BY_USER_WEEK,
+    TRANSACTIONS,
+    LakeLayout,
+    week_start,
+)
 
 logger = logging.getLogger("ducto_olap.export")
 
@@ -137,17 +147,27 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
     writer = PartitionWriter(
         layout, commit_id, kind="compact", whole_day=lambda _: True, spare_newest=False
     )
-    # Rollup files span days: those holding a rewritten date are replaced, and
-    # their rows of the other days move into this commit's rollup files.
-    old_rollups = [entry for entry in snapshot.rollups if _touches(entry, groups)]
+    # Rollup files span days: those holding a rewritten date (or its week) are
+    # replaced, and their rows of the other days and weeks move into this
+    # commit's rollup files. A rewritten date's week is counted afresh: from the
+    # rewritten rows, plus the transaction files of the week's other dates.
+    weeks = {week_start(date.fromisoformat(day)) for day in groups}
+    redone = {SPEND_BY_USER_WEEK: {week.isoformat() for week in weeks}}
+    old_rollups = [
+        entry for entry in snapshot.rollups if _touches(entry, redone.get(entry.table, groups))
+    ]
     try:
         for entries in groups.values():
             for entry in _commit_order(entries):
                 parquet = pq.ParquetFile(layout.resolve(entry.path))
                 for batch in parquet.iter_batches(batch_size=1 << 17):
                     writer.write(batch.cast(LAKE_SCHEMA))
+        for entry in snapshot.files:
+            week = week_start(date.fromisoformat(entry.date))
+            if week in weeks and entry.date not in groups:
+                writer.add_week_totals(week, _user_totals(layout, entry))
         for entry in old_rollups:
-            kept = _rows_of_other_days(layout, entry, groups)
+            kept = _rows_of_other_days(layout, entry, redone.get(entry.table, groups))
             if kept.num_rows:
                 writer.add_rollup_rows(entry.table, kept)
         staged = writer.finish()
@@ -176,6 +196,7 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
         max_id=snapshot.last_commit.max_id,
         rollups=True,
         sparse_rollups=writer.sparse_rollups,
+        rollup_tables=sorted(ROLLUP_SCHEMAS),
         ledger_id=snapshot.ledger_id,
     )
     write_commit(layout, record)
@@ -188,14 +209,17 @@ def _compact(layout: LakeLayout, day: date | None, started: float) -> CompactRes
     return CompactResult(commit_id, len(groups), len(replaced), added, rows, seconds)
 
 
-def _touches(entry: FileEntry, dates: dict[str, list[FileEntry]]) -> bool:
+def _touches(entry: FileEntry, dates: Collection[str]) -> bool:
     first, last = entry.date, entry.last_date or entry.date
     return any(first <= day <= last for day in dates)
 
 
-def _rows_of_other_days(
-    layout: LakeLayout, entry: FileEntry, dates: dict[str, list[FileEntry]]
-) -> pa.Table:
+def _user_totals(layout: LakeLayout, entry: FileEntry) -> pa.Table:
+    rows = pq.read_table(layout.resolve(entry.path), columns=["user_id", "model", "type", "amount"])
+    return spend_totals(rows)[SPEND_BY_USER_DAY]
+
+
+def _rows_of_other_days(layout: LakeLayout, entry: FileEntry, dates: Collection[str]) -> pa.Table:
     rows = pq.read_table(layout.resolve(entry.path), schema=ROLLUP_SCHEMAS[entry.table])
     rewritten = pa.array([date.fromisoformat(day) for day in dates], pa.date32())
     return rows.filter(pc.invert(pc.is_in(rows["day"], value_set=rewritten)))

@@ -39,7 +39,7 @@ from ducto_olap.lake.commit_log import (
     init_lake,
     write_commit,
 )
-from ducto_olap.lake.layout import TRANSACTIONS, LakeLayout
+from ducto_olap.lake.layout import ROLLUP_SCHEMAS, TRANSACTIONS, LakeLayout
 from ducto_olap.settings import mask_dsn
 
 logger = logging.getLogger("ducto_olap.export")
@@ -228,6 +228,7 @@ class Exporter:
             horizon_lag_rows=lag,
             rollups=True,
             sparse_rollups=writer.sparse_rollups,
+            rollup_tables=sorted(ROLLUP_SCHEMAS),
             ledger_id=reader.ledger_id,
         )
         write_commit(self.layout, record)

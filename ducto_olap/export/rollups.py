@@ -23,7 +23,13 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ducto_olap.lake.layout import ROLLUP_SCHEMAS, SPEND_BY_MODEL_DAY, SPEND_BY_USER_DAY
+from ducto_olap.lake.layout import (
+    ROLLUP_SCHEMAS,
+    SPEND_BY_MODEL_DAY,
+    SPEND_BY_USER_DAY,
+    SPEND_BY_USER_WEEK,
+    week_start,
+)
 from ducto_olap.questions import UNKNOWN_MODEL
 
 SUM_TYPE = pa.decimal128(38, 4)
@@ -39,6 +45,8 @@ MIN_ROLLUP_GAIN = 4
 MIN_JUDGED_SPEND_ROWS = 10_000
 # Partial sums kept per (day, table) before they are folded into one.
 _MAX_PARTS = 16
+#: Weeks whose per-user totals are kept in memory before the oldest is written.
+OPEN_WEEKS = 3
 _ZERO = pa.scalar(Decimal(0), pa.decimal128(18, 4))
 
 
@@ -121,6 +129,8 @@ class RollupAccumulator:
         self._newest: date | None = None
         #: Days per rollup table left out as sparse: readers take them from transactions.
         self.sparse: dict[str, set[date]] = {}
+        # Per-user totals of the days taken, per ISO week (its Monday), not yet written.
+        self._weeks: dict[date, list[pa.Table]] = {}
 
     def saw(self, day: date) -> None:
         """Note that rows of ``day`` are on their way (the writer buffers them)."""
@@ -156,13 +166,37 @@ class RollupAccumulator:
             if self._is_sparse(day, spend_rows=seen[0], rollup_rows=seen[1]):
                 self.sparse.setdefault(name, set()).add(day)
                 continue
+            if name == SPEND_BY_USER_DAY:
+                self.add_week(week_start(day), totals)
             yield name, _rollup_table(day, name, totals)
 
+    def add_week(self, week: date, totals: pa.Table) -> None:
+        """Count per-user totals (``key, total_spend, transaction_count``) into ``week``."""
+        parts = self._weeks.setdefault(week, [])
+        parts.append(totals)
+        if len(parts) >= _MAX_PARTS:
+            parts[:] = [fold(parts)]
+
+    def take_weeks(self, *, every: bool = False) -> Iterator[tuple[date, pa.Table]]:
+        """``(week, its spend_by_user_week rows)`` of the weeks to write now, then forgets them.
+
+        Without ``every``, only the oldest weeks beyond the :data:`OPEN_WEEKS` newest:
+        a ledger arrives roughly in time order, so those are most likely complete,
+        and memory holds a few weeks' users. A week's rows that arrive after it was
+        written go into another part of the file; readers sum them.
+        """
+        weeks = sorted(self._weeks)
+        for week in weeks if every else weeks[: max(0, len(weeks) - OPEN_WEEKS)]:
+            yield week, _rollup_table(week, SPEND_BY_USER_WEEK, fold(self._weeks.pop(week)))
+
     def tables(self) -> Iterator[tuple[date, str, pa.Table]]:
-        """``(day, rollup table, its rows)`` for every day not yet taken, in day order."""
+        """``(day, rollup table, its rows)`` for every day not yet taken, in day order,
+        then every week (``day`` is its Monday)."""
         for day in self.days():
             for name, table in self.take(day):
                 yield day, name, table
+        for week, table in self.take_weeks(every=True):
+            yield week, SPEND_BY_USER_WEEK, table
 
     def days(self) -> list[date]:
         """The days with counted spend not yet taken."""

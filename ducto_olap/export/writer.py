@@ -38,7 +38,13 @@ import pyarrow.parquet as pq
 
 from ducto_olap.export.rollups import RollupAccumulator
 from ducto_olap.lake.commit_log import fsync_dir
-from ducto_olap.lake.layout import LAKE_SCHEMA, ROLLUP_SCHEMAS, TRANSACTIONS, LakeLayout
+from ducto_olap.lake.layout import (
+    LAKE_SCHEMA,
+    ROLLUP_SCHEMAS,
+    SPEND_BY_USER_WEEK,
+    TRANSACTIONS,
+    LakeLayout,
+)
 
 #: Rows per Parquet row group: large enough for fast scans and good compression.
 ROW_GROUP_ROWS = 1 << 20
@@ -366,10 +372,18 @@ class PartitionWriter:
         return f"{self.commit_id:010d}-{self._file_number:05d}-{self.kind}.parquet"
 
     def _write_rollups(self, day: date | None = None) -> None:
+        """Stage the rollups of ``day`` (default: of every day left, and every week)."""
         days = [day] if day is not None else self._rollups.days()
         for each_day in days:
             for table_name, rollup in self._rollups.take(each_day):
                 self._stage_rollup(each_day, table_name, rollup)
+        for week, rollup in self._rollups.take_weeks(every=day is None):
+            self._stage_rollup(week, SPEND_BY_USER_WEEK, rollup)
+
+    def add_week_totals(self, week: date, totals: pa.Table) -> None:
+        """Count per-user totals (``key, total_spend, transaction_count``) into ``week``'s
+        rollup (a compaction recounts the weeks it rewrites days of)."""
+        self._rollups.add_week(week, totals)
 
     def _stage_rollup(self, day: date, table_name: str, rollup: pa.Table) -> None:
         # One file per table for the whole commit, one row group per day taken:

@@ -39,6 +39,8 @@ from ducto_olap.lake.layout import (
     META,
     ROLLUP_SCHEMAS,
     SCHEMA_VERSION,
+    SPEND_BY_MODEL_DAY,
+    SPEND_BY_USER_DAY,
     TRANSACTIONS,
     LakeLayout,
     partition_date,
@@ -49,6 +51,7 @@ _RECORD_WIDTH = 10
 # FileEntry has a field named ``date``, which hides the type inside its body.
 _Date = date
 ROLLUP_TABLES = frozenset(ROLLUP_SCHEMAS)
+DAILY_ROLLUP_TABLES = frozenset({SPEND_BY_USER_DAY, SPEND_BY_MODEL_DAY})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,6 +101,9 @@ class CommitRecord:
     ledger_id: str | None = None
     #: Rollup table -> ISO dates of this commit's files whose rollups it left out.
     sparse_rollups: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: The rollup tables the commit wrote (with ``rollups``); None for commits
+    #: written before the weekly table existed, which wrote the two daily ones.
+    rollup_tables: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -109,7 +115,9 @@ class CommitRecord:
         """The rollup tables this commit did not write for its files of date ``day``."""
         if not self.rollups:
             return ROLLUP_TABLES
-        return frozenset(table for table, days in self.sparse_rollups.items() if day in days)
+        written = DAILY_ROLLUP_TABLES if self.rollup_tables is None else set(self.rollup_tables)
+        sparse = {table for table, days in self.sparse_rollups.items() if day in days}
+        return frozenset((ROLLUP_TABLES - written) | sparse)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CommitRecord:
@@ -214,8 +222,10 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
 
     commits = tuple(_read_records(layout))
     files: dict[str, FileEntry] = {}
-    # The rollup tables each transaction file's commit did not write for it.
+    # The rollup tables each transaction file's commit did not write for it, and
+    # the files of commits that wrote no rollups at all.
     missing: dict[str, frozenset[str]] = {}
+    unrolled: set[str] = set()
     for commit in commits:
         for removed in commit.removed:
             if files.pop(removed, None) is None:
@@ -224,15 +234,18 @@ def read_snapshot(lake: LakeLayout | str | Path, *, must_exist: bool = True) -> 
                     f"which no earlier commit added; the commit log is damaged"
                 )
             missing.pop(removed, None)
+            unrolled.discard(removed)
         for entry in commit.added:
             files[entry.path] = entry
             if entry.table == TRANSACTIONS:
                 missing[entry.path] = commit.tables_without_rollups(entry.date)
+                if not commit.rollups:
+                    unrolled.add(entry.path)
 
     ordered = sorted(files.values(), key=lambda entry: (entry.date, entry.path))
     transactions = tuple(entry for entry in ordered if entry.table == TRANSACTIONS)
     rollups = tuple(entry for entry in ordered if entry.table != TRANSACTIONS)
-    never = {files[path].date for path, tables in missing.items() if tables == ROLLUP_TABLES}
+    never = {files[path].date for path in unrolled}
     covered = frozenset(entry.date for entry in transactions if entry.date not in never)
     sparse: dict[str, set[str]] = {}
     for path, tables in missing.items():

@@ -25,7 +25,7 @@ transaction files.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,6 +40,7 @@ TRANSACTIONS = "transactions"
 ROLLUPS = "rollups"
 SPEND_BY_USER_DAY = "spend_by_user_day"
 SPEND_BY_MODEL_DAY = "spend_by_model_day"
+SPEND_BY_USER_WEEK = "spend_by_user_week"
 META = "_ducto"
 PARTITION_KEY = "date"
 
@@ -68,7 +69,9 @@ _SPEND_TOTALS = [
 ]
 
 #: The rollup tables: spend per UTC day and user, per UTC day and model (a null
-#: or missing model is ``'unknown'``). Sums are exact ``decimal128(38, 4)``.
+#: or missing model is ``'unknown'``), and per ISO week (Monday to Sunday, UTC)
+#: and user, which spares a month's question most of the daily rows. Sums are
+#: exact ``decimal128(38, 4)``.
 ROLLUP_SCHEMAS = {
     SPEND_BY_USER_DAY: pa.schema(
         [
@@ -84,7 +87,20 @@ ROLLUP_SCHEMAS = {
             *_SPEND_TOTALS,
         ]
     ),
+    # ``day`` is the Monday of the ISO week the row sums.
+    SPEND_BY_USER_WEEK: pa.schema(
+        [
+            pa.field("day", pa.date32(), nullable=False),
+            pa.field("user_id", pa.string(), nullable=False),
+            *_SPEND_TOTALS,
+        ]
+    ),
 }
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s ISO week: the ``day`` of its ``spend_by_user_week`` rows."""
+    return day - timedelta(days=day.weekday())
 
 
 class LakeLayout:
