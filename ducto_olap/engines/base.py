@@ -8,8 +8,11 @@ A window's whole UTC days (``[d, d + 1)`` inside ``[start, end)``) are read from
 the daily spend rollups when the commit log says a day's rollups cover all its
 transactions; the partial days at the edges, and whole days without complete
 rollups, are read from the transaction files with the window's filter. Since
-every file holds one UTC date, the two sets never overlap and the engine sums
-their totals per key.
+every transaction file holds one UTC date, the two sets never overlap and the
+engine sums their totals per key. Per-user questions go one step coarser: a
+whole ISO week inside the window whose days are all read from rollups, and
+whose commits all wrote the weekly rollup, comes from that rollup instead of
+seven daily ones.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ row groups outside the window are skipped too, and reads only the columns a
 question names. ``SUM`` of ``DECIMAL(18,4)`` is ``DECIMAL(38,4)``: exact.
 
 When the window has whole UTC days with rollups, a question is instead one
-statement over the union of two parts: the transaction files of the other
-days, grouped as above, and the rollup files of those whole days
-(``read_parquet($user_days)``, ``read_parquet($model_days)``); the outer query
-sums the parts per key and orders as before.
+statement over the union of parts: the transaction files of the other days,
+grouped as above, and the rollup rows of those whole days (and, for per-user
+questions, of whole ISO weeks), each read from its rollup files with the
+plan's days bound as a list; the outer query sums the parts per key and
+orders as before.
 
 Text ties sort in DuckDB's default binary collation: UTF-8 byte order, which is
 code point order, as DESIGN.md asks.

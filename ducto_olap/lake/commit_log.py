@@ -19,7 +19,9 @@ large as their rows, so it left them out. A date's rollups of a table are
 complete when each of its transaction files came from a commit with
 ``rollups=True`` that did not leave that table out for the date; other dates
 (sparse ones, and ones with a file written before rollups existed) are
-answered from their transaction files.
+answered from their transaction files. A commit lists the rollup tables it
+wrote (``rollup_tables``; older ones wrote the two daily tables), so a week is
+read from the weekly table only when every commit with files of it wrote one.
 """
 
 from __future__ import annotations

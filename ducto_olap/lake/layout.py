@@ -5,6 +5,7 @@
     <lake>/transactions/date=YYYY-MM-DD/<commit>-<n>-<tag>.parquet
     <lake>/rollups/spend_by_user_day/<commit>-<n>-<tag>.parquet      many days each
     <lake>/rollups/spend_by_model_day/<commit>-<n>-<tag>.parquet
+    <lake>/rollups/spend_by_user_week/<commit>-<n>-<tag>.parquet     day = the ISO week's Monday
     <lake>/_ducto/commits/<commit_id>.json    one record per landed commit
     <lake>/_ducto/staging/                    files being written, not yet renamed
     <lake>/_ducto/shell.sql                   init script for DuckDB shells
@@ -13,7 +14,8 @@ The ``date`` partition is the UTC date of ``created_at``. It is not stored
 inside the transaction files: engines read it from the path (Hive partitioning).
 
 The rollups are the spend rows (``type = 'usage' AND amount < 0``) of the
-transaction files of the same commit, summed per UTC day and user (or model).
+transaction files of the same commit, summed per UTC day and user (or model),
+and per ISO week and user (the sum of the week's daily per-user rows).
 A commit that writes them lists them next to its transaction files, so they
 land, or not, together. A commit writes one rollup file per table holding all
 its days (a row group per day; lakes of older versions have one file per day
