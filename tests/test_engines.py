@@ -14,7 +14,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -427,3 +427,14 @@ def test_files_compacted_away_while_asking_are_read_again(
     with engine:
         assert ask(engine, CASES[0]) == CASES[0].expected
         assert engine.stale is None
+
+
+def test_day_runs_group_consecutive_days_and_weeks() -> None:
+    from ducto_olap.engines.duckdb_engine import day_runs
+
+    day = date(2024, 3, 1)
+    days = (day, day + timedelta(days=1), day + timedelta(days=2), day + timedelta(days=5))
+    assert day_runs(days) == [(day, day + timedelta(days=2)), (day + timedelta(days=5),) * 2]
+    weeks = (day, day + timedelta(days=7), day + timedelta(days=21))
+    assert day_runs(weeks, step=7) == [(day, day + timedelta(days=7)), (weeks[-1], weeks[-1])]
+    assert day_runs(()) == []

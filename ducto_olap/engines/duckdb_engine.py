@@ -141,12 +141,13 @@ class _RollupSource:
     read: Callable[[ReadPlan], tuple[date, ...]]
 
 
-# A rollup file spans its commit's days: only the plan's days are read (the range
-# lets DuckDB skip other days' row groups by their statistics).
-_ROLLUP_SCAN = (
-    "FROM read_parquet(${files}, hive_partitioning = false) "
-    "WHERE day BETWEEN ${days}_first AND ${days}_last AND list_contains(${days}, day)"
-)
+# A rollup file spans its commit's days: only the plan's days are read. They are
+# a few runs of consecutive days (or weeks), so they are filtered as ranges:
+# plain comparisons DuckDB pushes into the scan, where they also skip row groups
+# by their statistics. Many runs (a lake with scattered sparse days) fall back to
+# a list.
+_ROLLUP_SCAN = "FROM read_parquet(${files}, hive_partitioning = false) WHERE {where}"
+_MAX_RANGES = 8
 _USER_ROWS = "SELECT user_id AS key, total_spend AS total, transaction_count AS count {scan}"
 _MODEL_ROWS = "SELECT model AS key, total_spend AS total, transaction_count AS count {scan}"
 _DAY_ROWS = "SELECT day AS key, total_spend AS total, transaction_count AS count {scan}"
@@ -220,10 +221,44 @@ def mixed_parts(grouping: str, plan: ReadPlan) -> str:
     selects = [transactions] if plan.transactions else []
     for table, select in rollups:
         source = _SOURCES[table]
-        if plan.rollups.get(table) and source.read(plan):
-            scan = _ROLLUP_SCAN.format(files=source.files, days=source.days)
+        days = source.read(plan)
+        if plan.rollups.get(table) and days:
+            scan = _ROLLUP_SCAN.format(files=source.files, where=_day_filter(source, days))
             selects.append(select.format(scan=scan))
     return "\nUNION ALL\n".join(selects)
+
+
+def _day_filter(source: _RollupSource, days: tuple[date, ...]) -> str:
+    runs = day_runs(days, step=7 if source is _SOURCES[SPEND_BY_USER_WEEK] else 1)
+    if len(runs) > _MAX_RANGES:
+        return f"list_contains(${source.days}, day)"
+    ranges = (
+        f"day BETWEEN ${source.days}_{number}_from AND ${source.days}_{number}_to"
+        for number in range(len(runs))
+    )
+    return "(" + " OR ".join(ranges) + ")"
+
+
+def _day_parameters(source: _RollupSource, days: tuple[date, ...]) -> dict[str, object]:
+    runs = day_runs(days, step=7 if source is _SOURCES[SPEND_BY_USER_WEEK] else 1)
+    if len(runs) > _MAX_RANGES:
+        return {source.days: list(days)}
+    parameters: dict[str, object] = {}
+    for number, (first, last) in enumerate(runs):
+        parameters[f"{source.days}_{number}_from"] = first
+        parameters[f"{source.days}_{number}_to"] = last
+    return parameters
+
+
+def day_runs(days: tuple[date, ...], step: int = 1) -> list[tuple[date, date]]:
+    """Sorted ``days`` as runs ``(first, last)`` of values ``step`` days apart."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and (day - runs[-1][1]).days == step:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def daily_spend_sql(tz: str) -> str:
@@ -374,9 +409,7 @@ class DuckDBAnalytics(LakeAnalytics):
             days = source.read(plan)
             if paths and days:
                 params[source.files] = [str(path) for path in paths]
-                params[source.days] = list(days)
-                params[f"{source.days}_first"] = days[0]
-                params[f"{source.days}_last"] = days[-1]
+                params.update(_day_parameters(source, days))
         params.update(extra)
         named = set(re.findall(r"\$(\w+)", statement))
         params = {name: value for name, value in params.items() if name in named}
