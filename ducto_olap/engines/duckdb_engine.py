@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ducto_olap.engines.base import LakeAnalytics, ReadPlan, logger, top_user_rows, user_rows
 from ducto_olap.errors import QueryError, WindowError
@@ -54,13 +55,15 @@ WHERE type = 'usage' AND amount < 0 AND created_at >= $start AND created_at < $e
 """
 
 # Per-user answers can have many rows: they come back as Arrow columns (DuckDB's
-# row-by-row fetch costs more than the query) with totals as exact decimal text,
-# which Python turns into Decimals about twice as fast as DuckDB's own conversion.
+# row-by-row fetch costs more than the query), unordered, and ranked_by_spend
+# orders them in Arrow: for 10,000 users, query, order and conversion took 9 ms
+# this way against 13 ms with DuckDB's ORDER BY on a 38-digit decimal and text.
+# Totals become exact decimal text, which Python turns into Decimals about twice
+# as fast as DuckDB's own conversion.
 SPEND_BY_USER = f"""
-SELECT user_id, CAST(sum(-amount) AS VARCHAR) AS total, count(*) AS count
+SELECT user_id AS key, sum(-amount) AS total, count(*) AS count
 {_SPEND}
 GROUP BY user_id
-ORDER BY sum(-amount) DESC, user_id
 """
 
 TOP_USERS = f"""
@@ -188,6 +191,12 @@ GROUP BY key
 ORDER BY sum(total) DESC, key
 """
 
+_MIXED_USERS = """
+SELECT key, sum(total) AS total, CAST(sum(count) AS BIGINT) AS count
+FROM ({parts}) AS parts
+GROUP BY key
+"""
+
 _MIXED_TOP = """
 SELECT key, CAST(sum(total) AS VARCHAR) AS total
 FROM ({parts}) AS parts
@@ -311,7 +320,9 @@ class DuckDBAnalytics(LakeAnalytics):
         return "\n".join(str(row[1]) for row in rows)
 
     def _spend_by_user(self, window: Window) -> list[SpendByUserRow]:
-        columns = self._ask_columns("spend_by_user", _spend_by_user_sql, window, _USERS)
+        columns = self._ask_columns(
+            "spend_by_user", _spend_by_user_sql, window, _USERS, rank=ranked_by_spend
+        )
         return user_rows(*columns) if columns else []
 
     def _spend_by_model(self, window: Window) -> list[SpendByModelRow]:
@@ -366,9 +377,11 @@ class DuckDBAnalytics(LakeAnalytics):
         statement: Callable[[ReadPlan], str],
         window: Window,
         tables: tuple[str, ...],
+        rank: Callable[[pa.Table], pa.Table] | None = None,
         **extra: object,
     ) -> list[list[Any]]:
-        """The answer as one Python list per result column; no lists when nothing is read."""
+        """The answer as one Python list per result column, ordered by ``rank`` if given;
+        no lists when nothing is read."""
         table: pa.Table | None = self._read(
             question,
             window,
@@ -376,7 +389,11 @@ class DuckDBAnalytics(LakeAnalytics):
             None,
             tables,
         )
-        return [] if table is None else [column.to_pylist() for column in table.columns]
+        if table is None:
+            return []
+        if rank is not None:
+            table = rank(table)
+        return [column.to_pylist() for column in table.columns]
 
     def _run(self, statement: str, plan: ReadPlan, window: Window, **extra: object) -> list[Any]:
         params = self._params(statement, plan, window, **extra)
@@ -460,7 +477,14 @@ _MODELS = (SPEND_BY_MODEL_DAY,)
 def _spend_by_user_sql(plan: ReadPlan) -> str:
     if not plan.uses_rollups:
         return SPEND_BY_USER
-    return _MIXED_BREAKDOWN.format(parts=mixed_parts("user", plan))
+    return _MIXED_USERS.format(parts=mixed_parts("user", plan))
+
+
+def ranked_by_spend(table: pa.Table) -> pa.Table:
+    """``key, total, count`` by total descending, then key ascending (UTF-8 byte order,
+    which is code point order), with ``total`` as exact decimal text."""
+    ranked = table.take(pc.sort_indices(table, [("total", "descending"), ("key", "ascending")]))
+    return ranked.set_column(1, "total", pc.cast(ranked["total"], pa.string()))
 
 
 def _spend_by_model_sql(plan: ReadPlan) -> str:
