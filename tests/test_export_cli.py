@@ -117,9 +117,11 @@ def test_help_has_an_example(command: str) -> None:
     assert "Example:" in result.output and f"ducto-olap {command}" in result.output
 
 
-@pytest.mark.parametrize("existing", [False, True])
-def test_a_failed_first_export_leaves_the_path_as_it_was(tmp_path: Path, existing: bool) -> None:
-    lake = tmp_path / "lake"
+@pytest.mark.parametrize(("existing", "depth"), [(False, 1), (False, 3), (True, 1)])
+def test_a_failed_first_export_leaves_the_path_as_it_was(
+    tmp_path: Path, existing: bool, depth: int
+) -> None:
+    lake = tmp_path.joinpath(*["lake"] * depth)
     if existing:
         lake.mkdir()
     bad_dsn = "postgresql://nobody:S3cret@127.0.0.1:1/x?connect_timeout=2"
@@ -129,6 +131,7 @@ def test_a_failed_first_export_leaves_the_path_as_it_was(tmp_path: Path, existin
     assert result.exit_code == 1 and "S3cret" not in result.stderr
     assert lake.exists() is existing
     assert not existing or list(lake.iterdir()) == []
+    assert existing or list(tmp_path.iterdir()) == []
     query = CliRunner().invoke(cli, ["query", "spend-by-user", "--lake", str(lake)])
     assert query.stderr.startswith("error: no lake at " if not existing else "error: ")
 

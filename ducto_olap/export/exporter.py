@@ -99,6 +99,16 @@ class ExportResult:
         }
 
 
+def _missing_folders(layout: LakeLayout) -> list[Path]:
+    """The folders a first run would create for its lock, deepest first."""
+    missing = [] if layout.meta_dir.exists() else [layout.meta_dir]
+    folder = layout.root
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
 class Exporter:
     """Export the committed ledger rows the lake does not have yet.
 
@@ -140,9 +150,7 @@ class Exporter:
                 export holds the lake's lock. The lake is left as it was.
         """
         started = time.perf_counter()
-        made = [
-            folder for folder in (self.layout.root, self.layout.meta_dir) if not folder.exists()
-        ]
+        made = _missing_folders(self.layout)
         try:
             with lake_lock(self.layout):
                 snapshot = remove_leftovers(self.layout)
@@ -164,7 +172,7 @@ class Exporter:
             return
         with contextlib.suppress(OSError):
             (self.layout.meta_dir / "export.lock").unlink(missing_ok=True)
-            for folder in reversed(made):
+            for folder in made:
                 folder.rmdir()
 
     def _export(self, snapshot: LakeSnapshot, started: float) -> ExportResult:
