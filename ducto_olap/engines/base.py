@@ -209,9 +209,9 @@ class LakeAnalytics(SpendQuestions):
             return all(snapshot.has_rollups(day, table) for table in tables)
 
         in_window = [
-            (entry, date.fromisoformat(entry.date))
+            (entry, day)
             for entry in snapshot.files
-            if dates[0] <= date.fromisoformat(entry.date) <= dates[1]
+            if dates[0] <= (day := date.fromisoformat(entry.date)) <= dates[1]
         ]
         # A day without transaction files has no spend, so it needs no rollup either.
         covered = sorted({day for _, day in in_window if from_rollups(day)})

@@ -136,12 +136,13 @@ SELECT (SELECT sum(total) FROM users) AS total,
 # ``key, total, count`` for one grouping (user, model or UTC day).
 @dataclasses.dataclass(frozen=True)
 class _RollupSource:
-    """One rollup table as a part: its files parameter and the days (or weeks) read."""
+    """One rollup table in a statement: its parameter names and the days (or weeks) read."""
 
     files: str
     days: str
-    select: str
     read: Callable[[ReadPlan], tuple[date, ...]]
+    #: Days between consecutive values of ``day``: 7 in the weekly table.
+    step: int = 1
 
 
 # A rollup file spans its commit's days: only the plan's days are read. They are
@@ -155,14 +156,10 @@ _USER_ROWS = "SELECT user_id AS key, total_spend AS total, transaction_count AS 
 _MODEL_ROWS = "SELECT model AS key, total_spend AS total, transaction_count AS count {scan}"
 _DAY_ROWS = "SELECT day AS key, total_spend AS total, transaction_count AS count {scan}"
 _SOURCES = {
-    SPEND_BY_USER_DAY: _RollupSource(
-        "user_days", "user_day_list", _USER_ROWS, lambda plan: plan.user_days
-    ),
-    SPEND_BY_USER_WEEK: _RollupSource(
-        "user_weeks", "week_list", _USER_ROWS, lambda plan: plan.weeks
-    ),
+    SPEND_BY_USER_DAY: _RollupSource("user_days", "user_day_list", lambda plan: plan.user_days),
+    SPEND_BY_USER_WEEK: _RollupSource("user_weeks", "week_list", lambda plan: plan.weeks, step=7),
     SPEND_BY_MODEL_DAY: _RollupSource(
-        "model_days", "model_day_list", _MODEL_ROWS, lambda plan: plan.rollup_days
+        "model_days", "model_day_list", lambda plan: plan.rollup_days
     ),
 }
 _PARTS = {
@@ -232,31 +229,23 @@ def mixed_parts(grouping: str, plan: ReadPlan) -> str:
         source = _SOURCES[table]
         days = source.read(plan)
         if plan.rollups.get(table) and days:
-            scan = _ROLLUP_SCAN.format(files=source.files, where=_day_filter(source, days))
+            scan = _ROLLUP_SCAN.format(files=source.files, where=_day_condition(source, days)[0])
             selects.append(select.format(scan=scan))
     return "\nUNION ALL\n".join(selects)
 
 
-def _day_filter(source: _RollupSource, days: tuple[date, ...]) -> str:
-    runs = day_runs(days, step=7 if source is _SOURCES[SPEND_BY_USER_WEEK] else 1)
+def _day_condition(source: _RollupSource, days: tuple[date, ...]) -> tuple[str, dict[str, object]]:
+    """The ``WHERE`` of a rollup scan that keeps ``days``, and the parameters it names."""
+    runs = day_runs(days, step=source.step)
     if len(runs) > _MAX_RANGES:
-        return f"list_contains(${source.days}, day)"
-    ranges = (
-        f"day BETWEEN ${source.days}_{number}_from AND ${source.days}_{number}_to"
-        for number in range(len(runs))
-    )
-    return "(" + " OR ".join(ranges) + ")"
-
-
-def _day_parameters(source: _RollupSource, days: tuple[date, ...]) -> dict[str, object]:
-    runs = day_runs(days, step=7 if source is _SOURCES[SPEND_BY_USER_WEEK] else 1)
-    if len(runs) > _MAX_RANGES:
-        return {source.days: list(days)}
+        return f"list_contains(${source.days}, day)", {source.days: list(days)}
+    ranges: list[str] = []
     parameters: dict[str, object] = {}
     for number, (first, last) in enumerate(runs):
-        parameters[f"{source.days}_{number}_from"] = first
-        parameters[f"{source.days}_{number}_to"] = last
-    return parameters
+        name = f"{source.days}_{number}"
+        ranges.append(f"day BETWEEN ${name}_from AND ${name}_to")
+        parameters.update({f"{name}_from": first, f"{name}_to": last})
+    return "(" + " OR ".join(ranges) + ")", parameters
 
 
 def day_runs(days: tuple[date, ...], step: int = 1) -> list[tuple[date, date]]:
@@ -426,7 +415,7 @@ class DuckDBAnalytics(LakeAnalytics):
             days = source.read(plan)
             if paths and days:
                 params[source.files] = [str(path) for path in paths]
-                params.update(_day_parameters(source, days))
+                params.update(_day_condition(source, days)[1])
         params.update(extra)
         named = set(re.findall(r"\$(\w+)", statement))
         params = {name: value for name, value in params.items() if name in named}
