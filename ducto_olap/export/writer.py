@@ -26,7 +26,7 @@ import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,8 @@ BUFFER_BYTES = 96 << 20
 MAX_OPEN_FILES = 64
 #: Rows per row group of a rollup file (see _RollupFile).
 ROLLUP_GROUP_ROWS = 1 << 17
-#: Files fsynced at once when a commit's files are finished.
+#: Files or folders fsynced at once. fsync waits on the disk, not the CPU, so
+#: many at once cost little more than one.
 FSYNC_THREADS = 8
 #: Runs of one day at least this long are sliced, not copied.
 MIN_SLICE_ROWS = 1024
@@ -213,6 +214,10 @@ class PartitionWriter:
         )
         self._rollup_files: dict[str, _RollupFile] = {}
         self._made_dirs: set[Path] = set()
+        # Each file is fsynced as soon as it is closed, while the export streams on,
+        # so that finish() waits only for the last few.
+        self._fsync_pool: ThreadPoolExecutor | None = None
+        self._fsyncs: list[Future[None]] = []
 
     @property
     def rows(self) -> int:
@@ -255,12 +260,11 @@ class PartitionWriter:
         self._write_rollups()
         for rollup_file in self._rollup_files.values():
             self.staged.append(rollup_file.close())
+            self._fsync_later(rollup_file.staging)
         self._rollup_files.clear()
 
-        # The files must be durable before a commit names them. fsync waits on the
-        # disk, not the CPU, so many at once cost little more than one.
-        with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
-            list(pool.map(_fsync_file, [entry.staging for entry in self.staged]))
+        # The files must be durable before a commit names them.
+        self._wait_for_fsyncs()
         # In place: publish() renames in this order and returns the paths in it.
         self.staged.sort(key=lambda entry: entry.final)
         return list(self.staged)
@@ -285,6 +289,9 @@ class PartitionWriter:
         self._partitions.clear()
         self._open.clear()
         self._rollup_files.clear()
+        if self._fsync_pool is not None:
+            self._fsync_pool.shutdown(wait=True, cancel_futures=True)
+            self._fsync_pool, self._fsyncs = None, []
 
     def add_rollup_rows(self, table_name: str, rows: pa.Table) -> None:
         """Carry rollup rows of other days into this commit's rollup file of ``table_name``
@@ -311,7 +318,9 @@ class PartitionWriter:
         parents = [self.layout.table_dir(table) for table in sorted(tables)]
         if tables - {TRANSACTIONS}:
             parents.append(self.layout.rollups_dir)
-        for directory in [*sorted(directories), *parents]:
+        with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
+            list(pool.map(fsync_dir, sorted(directories)))
+        for directory in parents:
             fsync_dir(directory)
         return [entry.final for entry in self.staged]
 
@@ -361,6 +370,24 @@ class PartitionWriter:
         self._open[part.day] = part
         return part.writer
 
+    def _fsync_later(self, path: Path) -> None:
+        if self._fsync_pool is None:
+            self._fsync_pool = ThreadPoolExecutor(
+                max_workers=FSYNC_THREADS, thread_name_prefix="ducto-fsync"
+            )
+        self._fsyncs.append(self._fsync_pool.submit(_fsync_file, path))
+
+    def _wait_for_fsyncs(self) -> None:
+        pool, fsyncs = self._fsync_pool, self._fsyncs
+        self._fsync_pool, self._fsyncs = None, []
+        if pool is None:
+            return
+        try:
+            for fsync in fsyncs:
+                fsync.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def _make_dir(self, folder: Path) -> None:
         # A run touches each folder many times, and mkdir costs a system call each.
         if folder not in self._made_dirs:
@@ -404,6 +431,7 @@ class PartitionWriter:
         if part.writer is None or part.path is None:
             return
         part.writer.close()
+        self._fsync_later(part.path)
         final = self.layout.partition_dir(part.day) / part.path.name
         self.staged.append(StagedFile(part.path, final, part.file_rows))
         self._open.pop(part.day, None)
