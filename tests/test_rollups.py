@@ -177,6 +177,64 @@ def test_exports_on_the_same_dates_sum_to_the_ledger(store: PostgresStore, tmp_p
     assert snapshot.rollup_dates == {"2024-06-01", "2024-06-02", "2024-06-03"}
 
 
+def test_sums_written_out_early_still_sum_to_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every write is flushed and, with a budget of one byte, every day's sums are
+    # written out at each flush: the days' rows reach the rollup file in many parts.
+    monkeypatch.setattr(writer_module, "BUFFER_BYTES", 0)
+    monkeypatch.setattr(rollups_module, "HELD_BYTES", 1)
+    layout = LakeLayout(tmp_path / "lake")
+    writer = PartitionWriter(layout, 1)
+    day = datetime(2024, 6, 1, tzinfo=UTC)
+    batches = [
+        [row(f"u{i % 3}", "-1.5", day + timedelta(hours=i), model=f"m{i % 2}") for i in range(6)]
+        for _ in range(3)
+    ]
+    batches.append([row("u0", "-2", day + timedelta(days=1, hours=1))])
+    memory = MemoryStore()
+    for rows in batches:
+        writer.write(lake_table(rows).to_batches()[0])
+        load_store(memory, rows)
+    staged = writer.finish()
+    paths = writer.publish()
+    init_lake(layout)
+    write_commit(
+        layout,
+        CommitRecord(
+            commit_id=1,
+            kind="export",
+            committed_at=day.isoformat(),
+            xid_from=0,
+            xid_to=1,
+            rows=19,
+            added=tuple(
+                file_entries(
+                    layout,
+                    paths,
+                    (entry.rows for entry in staged),
+                    (entry.span for entry in staged),
+                )
+            ),
+            rollups=True,
+            rollup_tables=sorted(ROLLUP_SCHEMAS),
+        ),
+    )
+
+    user_paths = [str(path) for path in read_snapshot(layout.root).paths(table=SPEND_BY_USER_DAY)]
+    parts = duckdb.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM read_parquet(?) GROUP BY day, user_id)",
+        [user_paths],
+    ).fetchone()
+    assert parts is not None and parts[0] == 3, "each batch's sums are a part of their own"
+    assert committed_rollups(layout.root) == raw_rollups(layout.root)
+    start, end = day, day + timedelta(days=2)
+    for name in ENGINES:
+        with open_analytics(layout, name) as engine:
+            assert engine.spend_by_user(start, end) == memory.spend_by_user(start, end)
+            assert engine.spend_by_model(start, end) == memory.spend_by_model(start, end)
+
+
 def test_compaction_reaggregates_the_rollups(store: PostgresStore, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     for _ in range(3):

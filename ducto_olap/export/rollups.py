@@ -45,6 +45,10 @@ MIN_ROLLUP_GAIN = 4
 MIN_JUDGED_SPEND_ROWS = 10_000
 # Partial sums kept per (day, table) before they are folded into one.
 _MAX_PARTS = 16
+#: Bytes of partial sums held before the oldest day's are written out early. A
+#: day's sums grow with its users, not its rows' count, so without a bound a dense
+#: ledger (many users a day) would hold the sums of every open day.
+HELD_BYTES = 16 << 20
 #: Weeks whose per-user totals are kept in memory before the oldest is written.
 OPEN_WEEKS = 3
 _ZERO = pa.scalar(Decimal(0), pa.decimal128(18, 4))
@@ -120,6 +124,8 @@ class RollupAccumulator:
         min_judged_rows: int | None = None,
     ) -> None:
         self._parts: dict[tuple[date, str], list[pa.Table]] = {}
+        #: Bytes of the partial sums in ``_parts``.
+        self.held_bytes = 0
         # (day, table) -> [spend rows summed, rollup rows written] over the takes so far.
         self._seen: dict[tuple[date, str], list[int]] = {}
         self._judge = judge
@@ -144,8 +150,11 @@ class RollupAccumulator:
                 continue
             parts = self._parts.setdefault((day, name), [])
             parts.append(totals)
+            self.held_bytes += totals.nbytes
             if len(parts) >= _MAX_PARTS:
+                self.held_bytes -= sum(part.nbytes for part in parts)
                 parts[:] = [fold(parts)]
+                self.held_bytes += parts[0].nbytes
 
     def take(self, day: date) -> Iterator[tuple[str, pa.Table]]:
         """``(rollup table, its rows)`` counted so far for ``day``, then forgets them.
@@ -159,6 +168,7 @@ class RollupAccumulator:
             parts = self._parts.pop((day, name), None)
             if not parts:
                 continue
+            self.held_bytes -= sum(part.nbytes for part in parts)
             totals = fold(parts)
             seen = self._seen.setdefault((day, name), [0, 0])
             seen[0] += pc.sum(totals["transaction_count"]).as_py()

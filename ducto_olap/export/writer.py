@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ducto_olap.export import rollups
 from ducto_olap.export.rollups import RollupAccumulator
 from ducto_olap.lake.commit_log import fsync_dir
 from ducto_olap.lake.layout import (
@@ -332,6 +333,10 @@ class PartitionWriter:
             self._pins.release(key)
         part.pending, part.pins, part.pending_rows = [], [], 0
         self._rollups.add(part.day, table)
+        # Oldest first, as for the row buffers. A day written out early that gets
+        # more rows later is summed again into another part of the rollup file.
+        while self._rollups.held_bytes > rollups.HELD_BYTES:
+            self._write_rollups(self._rollups.days()[0])
 
         offset = 0
         while offset < table.num_rows:
