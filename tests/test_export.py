@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
@@ -13,6 +15,7 @@ import pytest
 
 from ducto_olap import CreditMetadata, ExportError, PostgresStore
 from ducto_olap.export import Exporter, compact
+from ducto_olap.export import reader as reader_module
 from ducto_olap.export.recovery import lake_lock
 from ducto_olap.lake import LakeLayout, read_snapshot
 
@@ -256,3 +259,114 @@ def test_a_lake_of_another_database_is_refused(store: PostgresStore, tmp_path: P
 
     with pytest.raises(ExportError, match="is ahead of the ledger"):
         Exporter(store, lake).run()
+
+
+# A large range is read over two connections, each half of the heap's pages.
+
+
+@pytest.fixture
+def split_always(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Read every range of more than one page as two streams; collects the shared snapshots."""
+    monkeypatch.setattr(reader_module, "SPLIT_MIN_PAGES", 1)
+    shared: list[str] = []
+    export_snapshot = reader_module.LedgerReader._export_snapshot
+
+    def spy(self: reader_module.LedgerReader) -> str:
+        shared.append(export_snapshot(self))
+        return shared[-1]
+
+    monkeypatch.setattr(reader_module.LedgerReader, "_export_snapshot", spy)
+    return shared
+
+
+def test_two_streams_export_every_row_once(
+    store: PostgresStore, tmp_path: Path, split_always: list[str]
+) -> None:
+    lake = tmp_path / "lake"
+    insert_rows(store.dsn, 3000, created_at="now() - random() * interval '3 days'")
+    with (
+        psycopg.connect(store.dsn) as connection,
+        connection.cursor().copy(
+            "COPY credit_transactions (user_id, amount, type) FROM STDIN"
+        ) as copy,
+    ):
+        for number in range(500):
+            copy.write_row((f"copied-{number}", "2", "purchase"))
+
+    result = Exporter(store, lake).run()
+
+    assert len(split_always) == 1
+    assert result.rows == 3500
+    assert lake_ids(lake) == ledger_ids(store.dsn)
+    assert max(lake_ids(lake).values()) == 1
+
+
+def test_the_split_page_halves_the_range(store: PostgresStore) -> None:
+    insert_rows(store.dsn, 4000)
+
+    with reader_module.LedgerReader(store.dsn) as reader:
+        assert reader._split_page(0, reader.horizon) is None  # a few pages: one stream
+        reader_module.SPLIT_MIN_PAGES, saved = 1, reader_module.SPLIT_MIN_PAGES
+        try:
+            split = reader._split_page(0, reader.horizon)
+        finally:
+            reader_module.SPLIT_MIN_PAGES = saved
+        halves = [
+            sum(batch.num_rows for batch in reader._stream(0, reader.horizon, pages))
+            for pages in ((None, split), (split, None))
+        ]
+
+    assert split is not None and split > 0
+    assert sum(halves) == 4000 and min(halves) > 1000
+
+
+def test_a_late_commit_lands_once_with_two_streams(
+    store: PostgresStore, tmp_path: Path, split_always: list[str]
+) -> None:
+    lake = tmp_path / "lake"
+    insert_rows(store.dsn, 2000)
+
+    with psycopg.connect(store.dsn) as late:
+        late.execute(
+            "INSERT INTO credit_transactions (user_id, amount, type, created_at) "
+            "VALUES ('late', 5, 'adjustment', %s)",
+            (OLD_DAY,),
+        )
+        insert_rows(store.dsn, 2000, user="after")
+        first = Exporter(store, lake).run()
+        late.commit()
+    second = Exporter(store, lake).run()
+
+    assert len(split_always) == 2
+    assert first.rows == 2000 and first.horizon_lag_rows == 2000  # "after"; "late" was open
+    assert second.rows == 2001
+    assert lake_ids(lake) == ledger_ids(store.dsn)
+    assert max(lake_ids(lake).values()) == 1
+
+
+def test_a_failure_in_one_stream_fails_the_run_and_the_next_repairs_it(
+    store: PostgresStore, tmp_path: Path, split_always: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = tmp_path / "lake"
+    insert_rows(store.dsn, 3000)
+    stream = reader_module.LedgerReader._stream
+
+    def second_half_fails(
+        self: reader_module.LedgerReader,
+        xid_from: int,
+        xid_to: int,
+        pages: tuple[int | None, int | None] = (None, None),
+    ) -> Iterator[Any]:
+        yield from stream(self, xid_from, xid_to, pages)
+        if pages[0] is not None:
+            raise ExportError("the second stream broke")
+
+    monkeypatch.setattr(reader_module.LedgerReader, "_stream", second_half_fails)
+    with pytest.raises(ExportError, match="second stream broke"):
+        Exporter(store, lake).run()
+    assert read_snapshot(lake).commits == ()
+
+    monkeypatch.setattr(reader_module.LedgerReader, "_stream", stream)
+    Exporter(store, lake).run()
+    assert lake_ids(lake) == ledger_ids(store.dsn)
+    assert max(lake_ids(lake).values()) == 1

@@ -10,6 +10,11 @@ whoever wrote them.
 
 ADBC streams ``COPY ... TO STDOUT (FORMAT binary)`` straight into Arrow in C++,
 which is why the hot path never touches a Python object per row.
+
+A large range is read over two connections at once, each a half of the heap's
+pages, the second in the first's snapshot (``pg_export_snapshot``, as ``pg_dump
+-j`` does): a COPY runs on one server core, and on a small machine one stream
+leaves the server idle whenever the client is busy writing Parquet.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import ctypes
 import functools
 import queue
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -39,9 +45,13 @@ _SELECT_COLUMNS = (
     "reservation_id::text AS reservation_id, refund_of, write_xid::text::int8 AS write_xid"
 )
 
-# Batches read ahead while the caller writes: ADBC parses the COPY stream and
-# Parquet encodes in C++ with the GIL released, so the two overlap on two cores.
+# Batches read ahead (of all streams) while the caller writes: ADBC parses the COPY
+# stream and Parquet encodes in C++ with the GIL released, so the two overlap.
 PREFETCH_BATCHES = 2
+#: A range whose rows span at least this many heap pages (about 600,000 rows of
+#: the ledger) is read as two streams; a smaller one is not worth a connection.
+SPLIT_MIN_PAGES = 20_000
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_BYTES = 1 << 20
@@ -50,18 +60,34 @@ _AMOUNT = LAKE_SCHEMA.field("amount").type
 _CREATED_AT = LAKE_SCHEMA.field("created_at").type
 
 
-def ledger_query(xid_from: int, xid_to: int) -> str:
+def ledger_query(
+    xid_from: int, xid_to: int, pages: tuple[int | None, int | None] = (None, None)
+) -> str:
     """The SELECT of the rows with ``xid_from <= write_xid < xid_to``, in lake columns.
+
+    ``pages`` limits it to the heap pages ``first <= page < last`` (None: no bound).
 
     The bounds are inlined as literals: ADBC streams COPY only for statements
     without bound parameters, and literal bounds let the planner choose a
-    sequential scan for a full export and the ``write_xid`` index for a small
-    one. Both are integers checked by :func:`xid_literal`, never user text.
+    sequential (or TID range) scan for a full export and the ``write_xid`` index
+    for a small one. All are integers checked here, never user text.
     """
-    return (
+    query = (
         f"SELECT {_SELECT_COLUMNS} FROM credit_transactions "
         f"WHERE write_xid >= {xid_literal(xid_from)} AND write_xid < {xid_literal(xid_to)}"
     )
+    first, last = pages
+    if first is not None:
+        query += f" AND ctid >= '({_page(first)},0)'::tid"
+    if last is not None:
+        query += f" AND ctid < '({_page(last)},0)'::tid"
+    return query
+
+
+def _page(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+        raise LakeError(f"heap page {value!r} is not a block number")
+    return value
 
 
 def xid_literal(value: int) -> str:
@@ -98,6 +124,8 @@ class LedgerReader:
 
     Args:
         dsn: a libpq connection string or URI.
+        snapshot: a snapshot id from ``pg_export_snapshot()`` to read in, so that
+            two readers see the same rows; default a snapshot of its own.
 
     Example:
         >>> with LedgerReader(dsn) as reader:
@@ -105,8 +133,9 @@ class LedgerReader:
         ...         ...
     """
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, snapshot: str | None = None) -> None:
         self.dsn = dsn
+        self.snapshot = snapshot
         self._connection: Any = None
         self.horizon = 0
         #: The ledger's identity (``ducto_olap_ledger``), None for a database set up
@@ -120,6 +149,8 @@ class LedgerReader:
         try:
             self._connection = adbc.connect(self.dsn)
             self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if self.snapshot is not None:
+                self._execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(self.snapshot)}'")
             self.ledger_id = self._read_identity()
             self.horizon = int(self._scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
         except ExportError:
@@ -159,19 +190,72 @@ class LedgerReader:
             raise self._wrap(error, "cannot count the rows above the horizon") from error
 
     def batches(self, xid_from: int, xid_to: int) -> Iterator[pa.RecordBatch]:
-        """Stream the rows with ``xid_from <= write_xid < xid_to`` as lake batches."""
+        """Stream the rows with ``xid_from <= write_xid < xid_to`` as lake batches.
+
+        Batches come in no particular order; a large range comes over two
+        connections (see the module docstring).
+        """
+        split = self._split_page(xid_from, xid_to)
+        if split is None:
+            yield from prefetched([self._stream(xid_from, xid_to)], PREFETCH_BATCHES)
+            return
+
+        with LedgerReader(self.dsn, snapshot=self._export_snapshot()) as other:
+            if other.horizon != self.horizon:
+                raise ExportError(
+                    f"the second connection to {mask_dsn(self.dsn)} saw another snapshot "
+                    f"(horizon {other.horizon}, not {self.horizon}); run the export again"
+                )
+            streams = [
+                self._stream(xid_from, xid_to, (None, split)),
+                other._stream(xid_from, xid_to, (split, None)),
+            ]
+            yield from prefetched(streams, PREFETCH_BATCHES)
+
+    def _stream(
+        self, xid_from: int, xid_to: int, pages: tuple[int | None, int | None] = (None, None)
+    ) -> Iterator[pa.RecordBatch]:
         cursor = self._connection.cursor()
         try:
-            cursor.execute(ledger_query(xid_from, xid_to))
-            stream = cursor.fetch_record_batch()
-            lake_batches = (to_lake_batch(raw) for raw in stream if raw.num_rows)
-            yield from prefetched(lake_batches, PREFETCH_BATCHES)
-        except LakeError:
+            cursor.execute(ledger_query(xid_from, xid_to, pages))
+            for raw in cursor.fetch_record_batch():
+                if raw.num_rows:
+                    yield to_lake_batch(raw)
+        except (LakeError, ExportError):
             raise
         except Exception as error:
             raise self._wrap(error, "reading the ledger failed") from error
         finally:
             cursor.close()
+
+    def _split_page(self, xid_from: int, xid_to: int) -> int | None:
+        """The heap page halving the range's rows, or None to read it as one stream.
+
+        The range's first and last rows by ``write_xid`` (two index lookups) bound
+        its pages: an append-only ledger stores rows in about commit order. Were
+        it otherwise, the halves would be uneven, never wrong: they cover every
+        page between them.
+        """
+        where = (
+            f"FROM credit_transactions WHERE write_xid >= {xid_literal(xid_from)} "
+            f"AND write_xid < {xid_literal(xid_to)}"
+        )
+        page = "(ctid::text::point)[0]::int8"
+        try:
+            first = self._scalar(f"SELECT {page} {where} ORDER BY write_xid LIMIT 1")
+            last = self._scalar(f"SELECT {page} {where} ORDER BY write_xid DESC LIMIT 1")
+        except Exception as error:
+            raise self._wrap(error, "cannot locate the rows to export") from error
+        if first is None or last is None:
+            return None
+        low, high = sorted((int(first), int(last)))
+        return (low + high) // 2 if high - low >= SPLIT_MIN_PAGES else None
+
+    def _export_snapshot(self) -> str:
+        try:
+            return str(self._scalar("SELECT pg_export_snapshot()"))
+        except Exception as error:
+            raise self._wrap(error, "cannot share the export's snapshot") from error
 
     def _read_identity(self) -> str | None:
         # to_regclass answers NULL for a missing table instead of failing, which
@@ -211,7 +295,7 @@ class LedgerReader:
             row = cursor.fetchone()
         finally:
             cursor.close()
-        return row[0]
+        return None if row is None else row[0]
 
     def _wrap(self, error: Exception, what: str) -> ExportError:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -235,37 +319,54 @@ def _return_large_buffers_to_the_os() -> None:
         return
 
 
-def prefetched(batches: Iterator[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
-    """Iterate ``batches`` on a helper thread, at most ``depth`` batches ahead."""
+def prefetched(streams: list[Iterator[pa.RecordBatch]], depth: int) -> Iterator[pa.RecordBatch]:
+    """Iterate ``streams`` at once, each on a helper thread, at most ``depth`` batches ahead.
+
+    Batches come in the order they arrive; an error in any stream stops them all.
+    """
     slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def produce() -> None:
+    def produce(stream: Iterator[pa.RecordBatch]) -> None:
         try:
-            for batch in batches:
+            for batch in stream:
                 if not _offer(slots, stop, ("batch", batch)):
                     return
             _offer(slots, stop, ("done", None))
         except BaseException as error:
             _offer(slots, stop, ("error", error))
 
-    thread = threading.Thread(target=produce, name="ducto-export-reader", daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(target=produce, args=(stream,), name="ducto-export-reader", daemon=True)
+        for stream in streams
+    ]
+    for thread in threads:
+        thread.start()
     try:
-        while True:
+        running = len(threads)
+        while running:
             kind, value = slots.get()
             if kind == "batch":
                 yield value
             elif kind == "error":
                 raise value
             else:
-                return
+                running -= 1
     finally:
         stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                slots.get(timeout=0.05)
-        thread.join()
+        for thread in threads:
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    slots.get(timeout=0.05)
+            thread.join()
+
+
+def _snapshot_id(value: str) -> str:
+    # Inlined into SET TRANSACTION SNAPSHOT, which takes no parameters; it comes
+    # from the server, and is checked all the same.
+    if not _SNAPSHOT_ID.fullmatch(value):
+        raise ExportError(f"{value!r} is not a snapshot id from pg_export_snapshot()")
+    return value
 
 
 def _offer(slots: queue.Queue[tuple[str, Any]], stop: threading.Event, item: Any) -> bool:

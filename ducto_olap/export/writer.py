@@ -51,10 +51,12 @@ from ducto_olap.lake.layout import (
 ROW_GROUP_ROWS = 1 << 20
 #: A file is closed and a new one started after this many rows.
 FILE_ROWS = 4 * ROW_GROUP_ROWS
-#: Arrow bytes buffered across all partitions before the largest is written early.
-BUFFER_BYTES = 96 << 20
+#: Arrow bytes buffered across all partitions before the oldest is written early.
+#: A ledger arrives in about time order, so this holds its newest few days whole.
+BUFFER_BYTES = 48 << 20
 #: Files open at once; more partitions than this close the least recently used.
-MAX_OPEN_FILES = 64
+#: An open Parquet writer holds about a megabyte.
+MAX_OPEN_FILES = 32
 #: Rows per row group of a rollup file (see _RollupFile).
 ROLLUP_GROUP_ROWS = 1 << 17
 #: Files or folders fsynced at once. fsync waits on the disk, not the CPU, so
