@@ -8,7 +8,9 @@
   peak resident memory (``ru_maxrss``) is the export's alone;
 - both interleaved over a few rounds (the machine is shared and drifts), compared
   by their medians;
-- an incremental export of 10,000 new rows on top of the full lake.
+- an incremental export of 10,000 new rows on top of the full lake;
+- for context, the bare COPY as two connections at once (the exporter reads a
+  large range over two; the target is against the one-connection COPY).
 
 Run alone::
 
@@ -29,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,7 @@ def measure_export(dsn: str, lake_dir: str | Path, rounds: int = 3) -> dict[str,
         for export, before, after in zip(exports, copies, copies[1:], strict=False)
     ]
 
+    two_streams = bare_copy_two_streams(dsn)
     _append_rows(dsn, INCREMENTAL_ROWS)
     incremental = _export_in_process(dsn, lake)
 
@@ -93,6 +97,7 @@ def measure_export(dsn: str, lake_dir: str | Path, rounds: int = 3) -> dict[str,
         "export_rows_per_second": round(export_rate),
         "ratio_to_bare_copy": round(export_rate / copy_rate, 3) if copy_rate else 0.0,
         "ratio_per_round": [round(ratio, 3) for ratio in paired],
+        "bare_copy_two_streams": two_streams,
         "peak_rss_mb": max(export["peak_rss_mb"] for export in exports),
         "incremental": incremental,
         "incremental_seconds": incremental["seconds"],
@@ -106,20 +111,61 @@ def measure_export(dsn: str, lake_dir: str | Path, rounds: int = 3) -> dict[str,
 
 
 def bare_copy(dsn: str) -> dict[str, Any]:
-    """Drain ``COPY (<the exporter's SELECT>) TO STDOUT (FORMAT binary)``, parsing nothing."""
-    started = time.perf_counter()
+    """Drain ``COPY (<the exporter's SELECT>) TO STDOUT (FORMAT binary)``, parsing nothing.
+
+    One connection, as the issue defines it; only the COPY is timed (the row
+    count before it is not).
+    """
     received = 0
     with psycopg.connect(dsn) as connection:
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         rows = _scalar(connection, "SELECT count(*) FROM credit_transactions")
         query = ledger_query(0, 2**62)
+        started = time.perf_counter()
         with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
             while block := copy.read():
                 received += len(block)
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
     return {
         "rows": rows,
         "bytes": received,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds) if seconds else 0,
+    }
+
+
+def bare_copy_two_streams(dsn: str) -> dict[str, Any]:
+    """The bare COPY as two connections at once, each half of the heap's pages.
+
+    For context only: the exporter reads a large range so, and the target
+    compares it with the one-connection COPY the issue defines.
+    """
+    with psycopg.connect(dsn) as connection:
+        pages = _scalar(
+            connection,
+            "SELECT pg_relation_size('credit_transactions') / current_setting('block_size')::int",
+        )
+    halves = [(None, pages // 2), (pages // 2, None)]
+    received: list[int] = []
+
+    def drain(half: tuple[int | None, int | None]) -> None:
+        with psycopg.connect(dsn) as connection:
+            query = ledger_query(0, 2**62, half)
+            with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+                while block := copy.read():
+                    received.append(len(block))
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=drain, args=(half,)) for half in halves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    rows = _ledger_rows(dsn)
+    return {
+        "rows": rows,
+        "bytes": sum(received),
         "seconds": round(seconds, 3),
         "rows_per_second": round(rows / seconds) if seconds else 0,
     }

@@ -44,6 +44,8 @@ def test_the_suite_times_every_question_on_every_engine(server_dsn: str, tmp_pat
         assert cells["postgres"]["answer_rows"] > 0
     assert size["export"]["export_rows_per_second"] > 0
     assert size["export"]["bare_copy_rows_per_second"] > 0
+    two_streams = size["export"]["bare_copy_two_streams"]
+    assert two_streams["rows"] == size["export"]["ledger_rows"] and two_streams["bytes"] > 0
     assert size["export"]["incremental_seconds"] > 0
     assert any("bench_created_at" in index for index in size["postgres"]["indexes"])
     assert not any("bench_spend_created_at" in index for index in size["postgres"]["indexes"])
