@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,8 @@ def bare_copy_two_streams(dsn: str) -> dict[str, Any]:
     """The bare COPY as two connections at once, each half of the heap's pages.
 
     For context only: the exporter reads a large range so, and the target
-    compares it with the one-connection COPY the issue defines.
+    compares it with the one-connection COPY the issue defines. Each half is
+    drained by a process of its own (two threads would share one GIL).
     """
     with psycopg.connect(dsn) as connection:
         pages = _scalar(
@@ -146,21 +147,10 @@ def bare_copy_two_streams(dsn: str) -> dict[str, Any]:
             "SELECT pg_relation_size('credit_transactions') / current_setting('block_size')::int",
         )
     halves = [(None, pages // 2), (pages // 2, None)]
-    received: list[int] = []
-
-    def drain(half: tuple[int | None, int | None]) -> None:
-        with psycopg.connect(dsn) as connection:
-            query = ledger_query(0, 2**62, half)
-            with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
-                while block := copy.read():
-                    received.append(len(block))
-
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     started = time.perf_counter()
-    threads = [threading.Thread(target=drain, args=(half,)) for half in halves]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with context.Pool(2) as pool:
+        received = pool.starmap(_drain, [(dsn, half) for half in halves])
     seconds = time.perf_counter() - started
     rows = _ledger_rows(dsn)
     return {
@@ -169,6 +159,16 @@ def bare_copy_two_streams(dsn: str) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "rows_per_second": round(rows / seconds) if seconds else 0,
     }
+
+
+def _drain(dsn: str, pages: tuple[int | None, int | None]) -> int:
+    received = 0
+    with psycopg.connect(dsn) as connection:
+        query = ledger_query(0, 2**62, pages)
+        with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+            while block := copy.read():
+                received += len(block)
+    return received
 
 
 def _export_in_child(dsn: str, lake: Path) -> dict[str, Any]:
