@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -12,6 +13,8 @@ from typing import Any
 import duckdb
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from ducto_olap import CreditMetadata, ExportError, PostgresStore
 from ducto_olap.export import Exporter, compact
@@ -370,3 +373,30 @@ def test_a_failure_in_one_stream_fails_the_run_and_the_next_repairs_it(
     Exporter(store, lake).run()
     assert lake_ids(lake) == ledger_ids(store.dsn)
     assert max(lake_ids(lake).values()) == 1
+
+
+def test_a_server_out_of_connections_is_read_over_one(
+    store: PostgresStore, tmp_path: Path, split_always: list[str]
+) -> None:
+    role = f"one_connection_{uuid.uuid4().hex[:8]}"
+    insert_rows(store.dsn, 2000)
+    with psycopg.connect(store.dsn, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 1").format(sql.Identifier(role))
+        )
+        admin.execute(
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
+                sql.Identifier(role)
+            )
+        )
+    try:
+        limited = make_conninfo(store.dsn, user=role)
+        result = Exporter(limited, tmp_path / "lake").run()
+    finally:
+        with psycopg.connect(store.dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+    assert len(split_always) == 1  # the snapshot was shared, the second connection refused
+    assert result.rows == 2000
+    assert lake_ids(tmp_path / "lake") == ledger_ids(store.dsn)

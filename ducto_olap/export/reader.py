@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import logging
 import queue
 import re
 import sys
@@ -51,6 +52,8 @@ PREFETCH_BATCHES = 2
 #: A range whose rows span at least this many heap pages (about 600,000 rows of
 #: the ledger) is read as two streams; a smaller one is not worth a connection.
 SPLIT_MIN_PAGES = 20_000
+logger = logging.getLogger("ducto_olap.export")
+
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 _M_MMAP_THRESHOLD = -3
@@ -196,21 +199,37 @@ class LedgerReader:
         connections (see the module docstring).
         """
         split = self._split_page(xid_from, xid_to)
-        if split is None:
+        other = None if split is None else self._second_reader()
+        if split is None or other is None:
             yield from prefetched([self._stream(xid_from, xid_to)], PREFETCH_BATCHES)
             return
 
-        with LedgerReader(self.dsn, snapshot=self._export_snapshot()) as other:
-            if other.horizon != self.horizon:
-                raise ExportError(
-                    f"the second connection to {mask_dsn(self.dsn)} saw another snapshot "
-                    f"(horizon {other.horizon}, not {self.horizon}); run the export again"
-                )
+        try:
             streams = [
                 self._stream(xid_from, xid_to, (None, split)),
                 other._stream(xid_from, xid_to, (split, None)),
             ]
             yield from prefetched(streams, PREFETCH_BATCHES)
+        finally:
+            other.close()
+
+    def _second_reader(self) -> LedgerReader | None:
+        """A reader in this one's snapshot, or None when the server takes no more
+        connections (the range is then read as one stream)."""
+        snapshot = self._export_snapshot()
+        other = LedgerReader(self.dsn, snapshot=snapshot)
+        try:
+            other.__enter__()
+        except ExportError as error:
+            logger.info("export: reading over one connection (%s)", error)
+            return None
+        if other.horizon != self.horizon:
+            other.close()
+            raise ExportError(
+                f"the second connection to {mask_dsn(self.dsn)} saw another snapshot "
+                f"(horizon {other.horizon}, not {self.horizon}); run the export again"
+            )
+        return other
 
     def _stream(
         self, xid_from: int, xid_to: int, pages: tuple[int | None, int | None] = (None, None)
