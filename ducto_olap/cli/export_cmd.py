@@ -24,7 +24,8 @@ def export_command(dsn: str | None, lake: str | None, fmt: str) -> None:
 
     Safe to run at any time and as often as you like: each committed row lands
     exactly once, a crashed run is cleaned up by the next one, and a run with
-    nothing new writes nothing.
+    nothing new writes nothing. A large backlog is read over two connections
+    in one snapshot.
 
     \b
     Example:
