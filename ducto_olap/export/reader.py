@@ -46,7 +46,7 @@ _SELECT_COLUMNS = (
     "reservation_id::text AS reservation_id, refund_of, write_xid::text::int8 AS write_xid"
 )
 
-# Batches read ahead (of all streams) while the caller writes: ADBC parses the COPY
+# Batches read ahead per stream while the caller writes: ADBC parses the COPY
 # stream and Parquet encodes in C++ with the GIL released, so the two overlap.
 PREFETCH_BATCHES = 2
 #: A range whose rows span at least this many heap pages (about 600,000 rows of
@@ -209,7 +209,7 @@ class LedgerReader:
                 self._stream(xid_from, xid_to, (None, split)),
                 other._stream(xid_from, xid_to, (split, None)),
             ]
-            yield from prefetched(streams, PREFETCH_BATCHES)
+            yield from prefetched(streams, 2 * PREFETCH_BATCHES)
         finally:
             other.close()
 
