@@ -237,6 +237,28 @@ def test_more_bad_input_is_a_usage_error(lake: Path, args: list[str], message: s
     assert message in err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "--dsn", ""],
+        ["export", "--lake", " "],
+        ["compact", "--lake", ""],
+        ["query", "spend-by-user", "--lake", ""],
+        ["sql", "SELECT 1", "--lake", ""],
+        ["demo", "--lake", ""],
+        ["seed", "--dsn", "", "--rows", "1"],
+    ],
+)
+def test_an_empty_dsn_or_lake_is_refused_not_defaulted(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(*args)
+    assert code == 2
+    assert "is empty; pass a value, or leave the option out" in err
+    assert not (tmp_path / "data").exists()
+
+
 def test_dates_without_offset_are_read_in_tz(lake: Path) -> None:
     # 09:00 UTC on 2026-11-02 is 04:00 in New York; a New York window of that day holds it.
     _, out, _ = run(

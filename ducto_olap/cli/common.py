@@ -21,15 +21,26 @@ from ducto_olap.settings import mask_dsn
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def not_empty(context: click.Context, parameter: click.Parameter, value: str | None) -> Any:
+    # An empty flag is most often an unset shell variable (--dsn "$DSN" in a cron
+    # line): falling back to the defaults would read or write the wrong ledger.
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty; pass a value, or leave the option out for the default")
+    return value
+
+
 lake_option = click.option(
     "--lake",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
+    callback=not_empty,
     help="Lake folder [env DUCTO_OLAP_LAKE; default data/lake].",
 )
 dsn_option = click.option(
     "--dsn",
     default=None,
+    callback=not_empty,
     help="PostgreSQL DSN [env DUCTO_OLAP_DSN; default: the embedded server in data/pg].",
 )
 format_option = click.option(

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ducto_olap import demo
-from ducto_olap.cli.common import dsn_option, format_option, handle_errors
+from ducto_olap.cli.common import dsn_option, format_option, handle_errors, not_empty
 from ducto_olap.cli.main import cli
 from ducto_olap.cli.output import echo
 from ducto_olap.cli.query_cmd import render_answer
@@ -26,6 +26,7 @@ def _say(message: str) -> None:
     "--lake",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
+    callback=not_empty,
     help="Lake folder of the demo, rebuilt on every run [default data/demo-lake].",
 )
 @click.option("--users", type=click.IntRange(1, 1000), default=3, show_default=True)
