@@ -400,3 +400,13 @@ def test_a_server_out_of_connections_is_read_over_one(
     assert len(split_always) == 1  # the snapshot was shared, the second connection refused
     assert result.rows == 2000
     assert lake_ids(tmp_path / "lake") == ledger_ids(store.dsn)
+
+
+def test_a_lake_path_it_cannot_write_says_so(store: PostgresStore, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    insert_rows(store.dsn, 3)
+
+    with pytest.raises(
+        ExportError, match=r"cannot write .*a-file/lake/_ducto: .*pass another --lake"
+    ):
+        Exporter(store, tmp_path / "a-file" / "lake").run()

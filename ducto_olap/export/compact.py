@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ducto_olap.errors import DuctoError, ExportError, LakeError
-from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
+from ducto_olap.errors import DuctoError, LakeError
+from ducto_olap.export.recovery import failure, lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.rollups import spend_totals
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import (
@@ -109,7 +109,7 @@ def compact(lake: str | Path | LakeLayout, day: date | None = None) -> CompactRe
     except DuctoError:
         raise
     except Exception as error:
-        raise ExportError(f"compacting {layout.root} failed: {error}") from error
+        raise failure(f"compacting {layout.root}", error) from error
 
     logger.info(
         "compact commit %s: %d partitions, %d files into %d, %d rows, %.3f s",

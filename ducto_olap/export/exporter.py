@@ -30,7 +30,12 @@ from typing import Any
 
 from ducto_olap.errors import DuctoError, ExportError
 from ducto_olap.export.reader import LedgerReader
-from ducto_olap.export.recovery import lake_lock, refresh_shell_script, remove_leftovers
+from ducto_olap.export.recovery import (
+    failure,
+    lake_lock,
+    refresh_shell_script,
+    remove_leftovers,
+)
 from ducto_olap.export.writer import PartitionWriter
 from ducto_olap.lake.commit_log import (
     CommitRecord,
@@ -160,7 +165,7 @@ class Exporter:
             raise
         except Exception as error:
             self._remove_if_still_no_lake(made)
-            raise ExportError(f"export to {self.layout.root} failed: {error}") from error
+            raise failure(f"export to {self.layout.root}", error) from error
 
         _log(result)
         return result

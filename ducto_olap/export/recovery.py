@@ -149,3 +149,17 @@ def refresh_shell_script(layout: LakeLayout) -> None:
         write_shell_script(layout)
     except (DuctoError, OSError) as error:
         logger.warning("the lake's shell script was not refreshed: %s", error)
+
+
+def failure(what: str, error: Exception) -> ExportError:
+    """One line for an unexpected failure of ``what`` (an export or compaction of a lake).
+
+    A file system error says which path it could not write and what to do.
+    """
+    if isinstance(error, OSError) and error.strerror:
+        where = f" {error.filename}" if error.filename else ""
+        return ExportError(
+            f"{what} failed: cannot write{where}: {error.strerror}; "
+            f"make the lake folder writable, or pass another --lake"
+        )
+    return ExportError(f"{what} failed: {error}")
