@@ -410,3 +410,18 @@ def test_a_lake_path_it_cannot_write_says_so(store: PostgresStore, tmp_path: Pat
         ExportError, match=r"cannot write .*a-file/lake/_ducto: .*pass another --lake"
     ):
         Exporter(store, tmp_path / "a-file" / "lake").run()
+
+
+def test_a_folder_of_other_files_is_not_made_a_lake(store: PostgresStore, tmp_path: Path) -> None:
+    folder = tmp_path / "home"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    insert_rows(store.dsn, 3)
+
+    with pytest.raises(ExportError, match=r"not a lake and not empty \(notes.txt, sub\)"):
+        Exporter(store, folder).run()
+
+    assert sorted(path.name for path in folder.iterdir()) == ["notes.txt", "sub"]
+    Exporter(store, tmp_path / "empty").run()  # a new folder is fine, and so is an empty one
+    (tmp_path / "also-empty").mkdir()
+    assert Exporter(store, tmp_path / "also-empty").run().rows == 3

@@ -155,6 +155,7 @@ class Exporter:
                 export holds the lake's lock. The lake is left as it was.
         """
         started = time.perf_counter()
+        self._refuse_a_folder_of_other_files()
         made = _missing_folders(self.layout)
         try:
             with lake_lock(self.layout):
@@ -169,6 +170,20 @@ class Exporter:
 
         _log(result)
         return result
+
+    def _refuse_a_folder_of_other_files(self) -> None:
+        # A first export would scatter the lake's folders among someone else's
+        # files (a typo like --lake ~); a lake starts in a new or empty folder.
+        root = self.layout.root
+        if self.layout.commits_dir.is_dir() or not root.is_dir():
+            return
+        others = sorted(entry.name for entry in root.iterdir() if entry.name != "_ducto")
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise ExportError(
+                f"{root} is not a lake and not empty ({shown}); "
+                f"export into a new or empty folder with --lake"
+            )
 
     def _remove_if_still_no_lake(self, made: list[Path]) -> None:
         # A first run that failed before the ledger answered made the folders only
