@@ -236,7 +236,9 @@ class LedgerReader:
     ) -> Iterator[pa.RecordBatch]:
         cursor = self._connection.cursor()
         try:
-            cursor.execute(ledger_query(xid_from, xid_to, pages))
+            query = ledger_query(xid_from, xid_to, pages)
+            logger.debug("export: COPY (%s)", query)
+            cursor.execute(query)
             for raw in cursor.fetch_record_batch():
                 if raw.num_rows:
                     yield to_lake_batch(raw)
