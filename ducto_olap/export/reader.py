@@ -255,7 +255,9 @@ class LedgerReader:
         The range's first and last rows by ``write_xid`` (two index lookups) bound
         its pages: an append-only ledger stores rows in about commit order. Were
         it otherwise, the halves would be uneven, never wrong: they cover every
-        page between them.
+        page between them. Rows that PostgreSQL puts into free space of older
+        pages widen the span too, so a small range may come as two streams: as
+        correct, and a connection dearer (both use the ``write_xid`` index).
         """
         where = (
             f"FROM credit_transactions WHERE write_xid >= {xid_literal(xid_from)} "
