@@ -186,6 +186,7 @@ def test_refund_above_what_is_left(any_store: PostgresStore | MemoryStore) -> No
         "Zoë 🚀 用户",
         "a/b=c d",
         "x" * 500,
+        "back\\u0000slash",  # a backslash and "u0000", not a NUL: JSON escapes it
     ],
 )
 def test_strange_user_ids_and_models_round_trip(

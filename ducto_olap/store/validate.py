@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -54,6 +55,11 @@ def check_min_balance(value: object) -> Decimal:
     return to_amount(value, what="min_balance")
 
 
+# A NUL in JSON text is an escape \u0000 after an even run of backslashes; after
+# an odd run it is a backslash and the letters "u0000", which jsonb holds.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def metadata_dict(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """Metadata as a plain JSON-ready dict (a round trip through JSON proves it)."""
     if metadata is None:
@@ -66,7 +72,7 @@ def metadata_dict(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         raise InvalidMetadata(
             f"metadata is not JSON: {error}; use strings for Decimals and datetimes"
         ) from error
-    if "\\u0000" in text:
+    if _JSON_NUL.search(text):
         raise InvalidMetadata("metadata contains a NUL character, which jsonb cannot hold")
     try:
         text.encode("utf-8")
