@@ -17,19 +17,25 @@ ENV_LAKE = "DUCTO_OLAP_LAKE"
 ENV_HOME = "DUCTO_OLAP_HOME"
 
 
+def _environment(name: str) -> str | None:
+    # An empty or blank variable counts as unset, as shells and most tools treat it.
+    value = os.environ.get(name, "")
+    return value if value.strip() else None
+
+
 def data_home() -> Path:
     """The folder of local state: ``$DUCTO_OLAP_HOME`` or ``./data``."""
-    return Path(os.environ.get(ENV_HOME) or "data").expanduser().absolute()
+    return Path(_environment(ENV_HOME) or "data").expanduser().absolute()
 
 
 def resolve_dsn(dsn: str | None = None) -> str | None:
     """The DSN to use, or None for the embedded server."""
-    return dsn or os.environ.get(ENV_DSN) or None
+    return dsn or _environment(ENV_DSN)
 
 
 def resolve_lake(lake: str | Path | None = None) -> Path:
     """The lake folder to use."""
-    chosen = lake or os.environ.get(ENV_LAKE) or data_home() / "lake"
+    chosen = lake or _environment(ENV_LAKE) or data_home() / "lake"
     return Path(chosen).expanduser().absolute()
 
 

