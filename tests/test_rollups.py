@@ -177,6 +177,41 @@ def test_exports_on_the_same_dates_sum_to_the_ledger(store: PostgresStore, tmp_p
     assert snapshot.rollup_dates == {"2024-06-01", "2024-06-02", "2024-06-03"}
 
 
+def commit_batches(
+    layout: LakeLayout,
+    writer: PartitionWriter,
+    batches: list[list[LedgerRow]],
+    rollup_tables: list[str] | None = None,
+) -> MemoryStore:
+    """Write ``batches`` through ``writer`` as commit 1 of a new lake; the same rows
+    loaded into a MemoryStore, to compare answers with."""
+    memory = MemoryStore()
+    for rows in batches:
+        writer.write(lake_table(rows).to_batches()[0])
+        load_store(memory, rows)
+    staged = writer.finish()
+    paths = writer.publish()
+    init_lake(layout)
+    record = CommitRecord(
+        commit_id=1,
+        kind="export",
+        committed_at=datetime(2024, 6, 1, tzinfo=UTC).isoformat(),
+        xid_from=0,
+        xid_to=1,
+        rows=sum(len(rows) for rows in batches),
+        added=tuple(
+            file_entries(
+                layout, paths, (entry.rows for entry in staged), (entry.span for entry in staged)
+            )
+        ),
+        rollups=True,
+        sparse_rollups=writer.sparse_rollups,
+        rollup_tables=rollup_tables,
+    )
+    write_commit(layout, record)
+    return memory
+
+
 def test_sums_written_out_early_still_sum_to_the_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,34 +227,7 @@ def test_sums_written_out_early_still_sum_to_the_rows(
         for _ in range(3)
     ]
     batches.append([row("u0", "-2", day + timedelta(days=1, hours=1))])
-    memory = MemoryStore()
-    for rows in batches:
-        writer.write(lake_table(rows).to_batches()[0])
-        load_store(memory, rows)
-    staged = writer.finish()
-    paths = writer.publish()
-    init_lake(layout)
-    write_commit(
-        layout,
-        CommitRecord(
-            commit_id=1,
-            kind="export",
-            committed_at=day.isoformat(),
-            xid_from=0,
-            xid_to=1,
-            rows=19,
-            added=tuple(
-                file_entries(
-                    layout,
-                    paths,
-                    (entry.rows for entry in staged),
-                    (entry.span for entry in staged),
-                )
-            ),
-            rollups=True,
-            rollup_tables=sorted(ROLLUP_SCHEMAS),
-        ),
-    )
+    memory = commit_batches(layout, writer, batches, rollup_tables=sorted(ROLLUP_SCHEMAS))
 
     user_paths = [str(path) for path in read_snapshot(layout.root).paths(table=SPEND_BY_USER_DAY)]
     parts = duckdb.execute(
@@ -594,29 +602,7 @@ def test_rows_of_a_day_judged_sparse_later_are_skipped_by_readers(
         [row("later", "-1", day + timedelta(days=1))],
         [row(f"once-{i}", "-1", day + timedelta(hours=1, minutes=i)) for i in range(30)],
     ]
-    memory = MemoryStore()
-    for rows in batches:
-        writer.write(lake_table(rows).to_batches()[0])
-        load_store(memory, rows)
-    staged = writer.finish()
-    paths = writer.publish()
-    init_lake(layout)
-    record = CommitRecord(
-        commit_id=1,
-        kind="export",
-        committed_at=day.isoformat(),
-        xid_from=0,
-        xid_to=1,
-        rows=39,
-        added=tuple(
-            file_entries(
-                layout, paths, (entry.rows for entry in staged), (entry.span for entry in staged)
-            )
-        ),
-        rollups=True,
-        sparse_rollups=writer.sparse_rollups,
-    )
-    write_commit(layout, record)
+    memory = commit_batches(layout, writer, batches)
 
     # The whale's rows of 06-01 were in the user rollup file before the day turned sparse.
     assert writer.sparse_rollups == {SPEND_BY_USER_DAY: ["2024-06-01"]}
