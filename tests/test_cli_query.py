@@ -229,6 +229,8 @@ def test_demo_on_the_embedded_default(tmp_path: Path, monkeypatch: pytest.Monkey
         (["query", "top-users", "--limit", "99999999999999"], "0<=x<=2147483647"),
         (["query", "daily-spend", "--end", "9999-12-31T23:59:59-05:00"], "outside the years"),
         (["query", "daily-spend", "--tz", "UTC'; DROP TABLE x; --"], "unknown time zone"),
+        (["compact", "--date", "20261102"], "write it as YYYY-MM-DD"),
+        (["compact", "--date", "2026-W45-1"], "write it as YYYY-MM-DD"),
     ],
 )
 def test_more_bad_input_is_a_usage_error(lake: Path, args: list[str], message: str) -> None:

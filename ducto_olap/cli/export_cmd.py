@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -73,10 +74,16 @@ def summary(record: dict[str, Any], fmt: str, title: str) -> str:
     return render(rows, fmt, title=title)
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _parse_day(text: str | None) -> date | None:
     if text is None:
         return None
+    # fromisoformat also takes 20261102 and 2026-W45-1; the help promises one form.
     try:
+        if not _ISO_DAY.fullmatch(text):
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError as error:
         raise ConfigError(f"--date {text!r} is not a date; write it as YYYY-MM-DD") from error

@@ -161,7 +161,8 @@ class LedgerReader:
             raise
         except Exception as error:
             self.close()
-            raise self._wrap(error, "cannot open a snapshot of the ledger") from error
+            wrapped = self._wrap(error, "cannot open a snapshot of the ledger")
+            raise ExportError(f"{wrapped}; check --dsn or DUCTO_OLAP_DSN") from error
         return self
 
     def __exit__(
