@@ -116,22 +116,13 @@ def bare_copy(dsn: str) -> dict[str, Any]:
     One connection, as the issue defines it; only the COPY is timed (the row
     count before it is not).
     """
-    received = 0
     with psycopg.connect(dsn) as connection:
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         rows = _scalar(connection, "SELECT count(*) FROM credit_transactions")
-        query = ledger_query(0, 2**62)
         started = time.perf_counter()
-        with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
-            while block := copy.read():
-                received += len(block)
+        received = _drain_copy(connection)
         seconds = time.perf_counter() - started
-    return {
-        "rows": rows,
-        "bytes": received,
-        "seconds": round(seconds, 3),
-        "rows_per_second": round(rows / seconds) if seconds else 0,
-    }
+    return _copy_rate(rows, received, seconds)
 
 
 def bare_copy_two_streams(dsn: str) -> dict[str, Any]:
@@ -150,25 +141,35 @@ def bare_copy_two_streams(dsn: str) -> dict[str, Any]:
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     started = time.perf_counter()
     with context.Pool(2) as pool:
-        received = pool.starmap(_drain, [(dsn, half) for half in halves])
+        received = pool.starmap(_drain_half, [(dsn, half) for half in halves])
     seconds = time.perf_counter() - started
-    rows = _ledger_rows(dsn)
+    return _copy_rate(_ledger_rows(dsn), sum(received), seconds)
+
+
+def _drain_half(dsn: str, pages: tuple[int | None, int | None]) -> int:
+    with psycopg.connect(dsn) as connection:
+        return _drain_copy(connection, pages)
+
+
+def _drain_copy(
+    connection: psycopg.Connection[Any], pages: tuple[int | None, int | None] = (None, None)
+) -> int:
+    """Bytes of the exporter's SELECT (over ``pages`` of the heap) as a binary COPY."""
+    received = 0
+    query = ledger_query(0, 2**62, pages)
+    with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+        while block := copy.read():
+            received += len(block)
+    return received
+
+
+def _copy_rate(rows: int, received: int, seconds: float) -> dict[str, Any]:
     return {
         "rows": rows,
-        "bytes": sum(received),
+        "bytes": received,
         "seconds": round(seconds, 3),
         "rows_per_second": round(rows / seconds) if seconds else 0,
     }
-
-
-def _drain(dsn: str, pages: tuple[int | None, int | None]) -> int:
-    received = 0
-    with psycopg.connect(dsn) as connection:
-        query = ledger_query(0, 2**62, pages)
-        with connection.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
-            while block := copy.read():
-                received += len(block)
-    return received
 
 
 def _export_in_child(dsn: str, lake: Path) -> dict[str, Any]:
