@@ -75,16 +75,21 @@ def ledger_query(
     sequential (or TID range) scan for a full export and the ``write_xid`` index
     for a small one. All are integers checked here, never user text.
     """
-    query = (
-        f"SELECT {_SELECT_COLUMNS} FROM credit_transactions "
-        f"WHERE write_xid >= {xid_literal(xid_from)} AND write_xid < {xid_literal(xid_to)}"
-    )
+    query = f"SELECT {_SELECT_COLUMNS} {_rows_between(xid_from, xid_to)}"
     first, last = pages
     if first is not None:
         query += f" AND ctid >= '({_page(first)},0)'::tid"
     if last is not None:
         query += f" AND ctid < '({_page(last)},0)'::tid"
     return query
+
+
+def _rows_between(xid_from: int, xid_to: int) -> str:
+    """``FROM ... WHERE`` of the ledger rows with ``xid_from <= write_xid < xid_to``."""
+    return (
+        f"FROM credit_transactions "
+        f"WHERE write_xid >= {xid_literal(xid_from)} AND write_xid < {xid_literal(xid_to)}"
+    )
 
 
 def _page(value: int) -> int:
@@ -161,8 +166,9 @@ class LedgerReader:
             raise
         except Exception as error:
             self.close()
-            wrapped = self._wrap(error, "cannot open a snapshot of the ledger")
-            raise ExportError(f"{wrapped}; check --dsn or DUCTO_OLAP_DSN") from error
+            raise self._wrap(
+                error, "cannot open a snapshot of the ledger", fix="check --dsn or DUCTO_OLAP_DSN"
+            ) from error
         return self
 
     def __exit__(
@@ -260,10 +266,7 @@ class LedgerReader:
         pages widen the span too, so a small range may come as two streams: as
         correct, and a connection dearer (both use the ``write_xid`` index).
         """
-        where = (
-            f"FROM credit_transactions WHERE write_xid >= {xid_literal(xid_from)} "
-            f"AND write_xid < {xid_literal(xid_to)}"
-        )
+        where = _rows_between(xid_from, xid_to)
         page = "(ctid::text::point)[0]::int8"
         try:
             first = self._scalar(f"SELECT {page} {where} ORDER BY write_xid LIMIT 1")
@@ -321,10 +324,11 @@ class LedgerReader:
             cursor.close()
         return None if row is None else row[0]
 
-    def _wrap(self, error: Exception, what: str) -> ExportError:
+    def _wrap(self, error: Exception, what: str, fix: str = "") -> ExportError:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         # libpq quotes a malformed DSN whole in its message: mask that too.
-        return ExportError(f"{what} at {mask_dsn(self.dsn)}: {mask_dsn(text)}")
+        message = f"{what} at {mask_dsn(self.dsn)}: {mask_dsn(text)}"
+        return ExportError(f"{message}; {fix}" if fix else message)
 
 
 @functools.cache
