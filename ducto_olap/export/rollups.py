@@ -124,8 +124,6 @@ class RollupAccumulator:
         min_judged_rows: int | None = None,
     ) -> None:
         self._parts: dict[tuple[date, str], list[pa.Table]] = {}
-        #: Bytes of the partial sums in ``_parts``.
-        self.held_bytes = 0
         # (day, table) -> [spend rows summed, rollup rows written] over the takes so far.
         self._seen: dict[tuple[date, str], list[int]] = {}
         self._judge = judge
@@ -137,6 +135,11 @@ class RollupAccumulator:
         self.sparse: dict[str, set[date]] = {}
         # Per-user totals of the days taken, per ISO week (its Monday), not yet written.
         self._weeks: dict[date, list[pa.Table]] = {}
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the partial sums held (days counted but not yet taken)."""
+        return sum(part.nbytes for parts in self._parts.values() for part in parts)
 
     def saw(self, day: date) -> None:
         """Note that rows of ``day`` are on their way (the writer buffers them)."""
@@ -150,11 +153,8 @@ class RollupAccumulator:
                 continue
             parts = self._parts.setdefault((day, name), [])
             parts.append(totals)
-            self.held_bytes += totals.nbytes
             if len(parts) >= _MAX_PARTS:
-                self.held_bytes -= sum(part.nbytes for part in parts)
                 parts[:] = [fold(parts)]
-                self.held_bytes += parts[0].nbytes
 
     def take(self, day: date) -> Iterator[tuple[str, pa.Table]]:
         """``(rollup table, its rows)`` counted so far for ``day``, then forgets them.
@@ -168,7 +168,6 @@ class RollupAccumulator:
             parts = self._parts.pop((day, name), None)
             if not parts:
                 continue
-            self.held_bytes -= sum(part.nbytes for part in parts)
             totals = fold(parts)
             seen = self._seen.setdefault((day, name), [0, 0])
             seen[0] += pc.sum(totals["transaction_count"]).as_py()
