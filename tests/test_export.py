@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import psycopg
+import pyarrow as pa
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -19,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 from ducto_olap import CreditMetadata, ExportError, PostgresStore
 from ducto_olap.export import Exporter, compact
 from ducto_olap.export import reader as reader_module
+from ducto_olap.export.memory import export_memory
 from ducto_olap.export.recovery import lake_lock
 from ducto_olap.lake import LakeLayout, read_snapshot
 
@@ -427,3 +429,17 @@ def test_a_folder_of_other_files_is_not_made_a_lake(store: PostgresStore, tmp_pa
     Exporter(store, tmp_path / "empty").run()  # a new folder is fine, and so is an empty one
     (tmp_path / "also-empty").mkdir()
     assert Exporter(store, tmp_path / "also-empty").run().rows == 3
+
+
+def test_a_run_allocates_arrow_from_jemalloc_and_gives_the_default_pool_back() -> None:
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no jemalloc")
+    before = pa.default_memory_pool().backend_name
+
+    with pytest.raises(RuntimeError, match="the run failed"), export_memory():
+        assert pa.default_memory_pool().backend_name == "jemalloc"
+        raise RuntimeError("the run failed")
+
+    assert pa.default_memory_pool().backend_name == before

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ducto_olap.errors import DuctoError, LakeError
+from ducto_olap.export.memory import export_memory
 from ducto_olap.export.recovery import failure, lake_lock, refresh_shell_script, remove_leftovers
 from ducto_olap.export.rollups import spend_totals
 from ducto_olap.export.writer import PartitionWriter
@@ -104,7 +105,7 @@ def compact(lake: str | Path | LakeLayout, day: date | None = None) -> CompactRe
 
     started = time.perf_counter()
     try:
-        with lake_lock(layout):
+        with export_memory(), lake_lock(layout):
             result = _compact(layout, day, started)
     except DuctoError:
         raise

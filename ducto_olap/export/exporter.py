@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ducto_olap.errors import DuctoError, ExportError
+from ducto_olap.export.memory import export_memory
 from ducto_olap.export.reader import LedgerReader
 from ducto_olap.export.recovery import (
     failure,
@@ -158,7 +159,7 @@ class Exporter:
         self._refuse_a_folder_of_other_files()
         made = _missing_folders(self.layout)
         try:
-            with lake_lock(self.layout):
+            with export_memory(), lake_lock(self.layout):
                 snapshot = remove_leftovers(self.layout)
                 result = self._export(snapshot, started)
         except DuctoError:

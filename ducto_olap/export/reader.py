@@ -20,12 +20,9 @@ leaves the server idle whenever the client is busy writing Parquet.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import logging
 import queue
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -35,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from ducto_olap.errors import ExportError, LakeError
+from ducto_olap.export.memory import tune_malloc
 from ducto_olap.lake.layout import LAKE_SCHEMA
 from ducto_olap.settings import mask_dsn
 
@@ -55,11 +53,6 @@ SPLIT_MIN_PAGES = 20_000
 logger = logging.getLogger("ducto_olap.export")
 
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
-
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD_BYTES = 1 << 20
-_TRIM_THRESHOLD_BYTES = 8 << 20
 
 _AMOUNT = LAKE_SCHEMA.field("amount").type
 _CREATED_AT = LAKE_SCHEMA.field("created_at").type
@@ -155,7 +148,7 @@ class LedgerReader:
     def __enter__(self) -> LedgerReader:
         import adbc_driver_postgresql.dbapi as adbc
 
-        _return_large_buffers_to_the_os()
+        tune_malloc()
         try:
             self._connection = adbc.connect(self.dsn)
             self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -331,29 +324,6 @@ class LedgerReader:
         # libpq quotes a malformed DSN whole in its message: mask that too.
         message = f"{what} at {mask_dsn(self.dsn)}: {mask_dsn(text)}"
         return ExportError(f"{message}; {fix}" if fix else message)
-
-
-@functools.cache
-def _return_large_buffers_to_the_os() -> None:
-    # ADBC's batches are malloc'd, allocated on the reader thread and freed on the
-    # writer's. glibc's mmap threshold grows with every large free, after which
-    # multi-megabyte buffers come from arenas that fragment: peak RSS then creeps
-    # up with the ledger's size (557 MB at 20M rows against 450 MB at 10M).
-    # Pinning the threshold keeps such buffers mmapped and returned on free.
-    #
-    # Pinning it also freezes the trim threshold at its 128 KB default, so every
-    # free of a few hundred KB at a heap's top gave those pages back, and the
-    # next allocation faulted them in again: zstd's context for each Parquet page,
-    # about 110,000 page faults per 10M rows. A few MB kept at each heap's top
-    # are reused instead.
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
-        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
-    except (OSError, AttributeError):
-        return
 
 
 def prefetched(streams: list[Iterator[pa.RecordBatch]], depth: int) -> Iterator[pa.RecordBatch]:
