@@ -69,11 +69,14 @@ _EPOCH = date(1970, 1, 1)
 _MICROSECONDS_PER_DAY = 86_400_000_000
 # Low-cardinality text gets dictionaries; ids, times and JSON compress better without.
 _DICTIONARY_COLUMNS = ["user_id", "type", "operation_type", "model"]
-# Min/max where a question or an analyst can prune with them. Of free text (JSON,
-# user ids that are often random UUIDs) they prune nothing and cost a string
-# compare per row.
+# Min/max where a question or an analyst can prune with them: ids, amounts, times.
+# Text prunes nothing and costs a string compare per row: free text (JSON, user
+# ids that are often random UUIDs), and the few types and models, which every
+# day's row group holds all of. Measured: an eighth of the encoding time.
 _STATISTICS_COLUMNS = [
-    name for name in LAKE_SCHEMA.names if name not in ("metadata", "user_id", "reservation_id")
+    name
+    for name in LAKE_SCHEMA.names
+    if name not in ("metadata", "user_id", "reservation_id", "type", "operation_type", "model")
 ]
 
 
