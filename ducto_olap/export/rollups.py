@@ -74,7 +74,9 @@ def spend_totals(rows: pa.Table | pa.RecordBatch) -> dict[str, pa.Table]:
 
 
 def _totals(keyed: pa.Table) -> pa.Table:
-    grouped = keyed.group_by("key").aggregate([("spend", "sum"), ("spend", "count")])
+    grouped = keyed.group_by("key", use_threads=False).aggregate(
+        [("spend", "sum"), ("spend", "count")]
+    )
     return pa.table(
         {
             "key": grouped["key"],
@@ -88,7 +90,7 @@ def fold(parts: list[pa.Table]) -> pa.Table:
     """Partial totals (``key, total_spend, transaction_count``) summed per key."""
     grouped = (
         pa.concat_tables(parts)
-        .group_by("key")
+        .group_by("key", use_threads=False)
         .aggregate([("total_spend", "sum"), ("transaction_count", "sum")])
     )
     return pa.table(
@@ -139,7 +141,9 @@ class RollupAccumulator:
     @property
     def held_bytes(self) -> int:
         """Bytes of the partial sums held (days counted but not yet taken)."""
-        return sum(part.nbytes for parts in self._parts.values() for part in parts)
+        # Not Table.nbytes: it walks every array's slice offsets, and this is asked
+        # after every partition flush. Sums are never slices, so the two agree.
+        return sum(part.get_total_buffer_size() for parts in self._parts.values() for part in parts)
 
     def saw(self, day: date) -> None:
         """Note that rows of ``day`` are on their way (the writer buffers them)."""
@@ -168,7 +172,8 @@ class RollupAccumulator:
             parts = self._parts.pop((day, name), None)
             if not parts:
                 continue
-            totals = fold(parts)
+            # One part is already one row per key: folding it would only regroup it.
+            totals = parts[0] if len(parts) == 1 else fold(parts)
             seen = self._seen.setdefault((day, name), [0, 0])
             seen[0] += pc.sum(totals["transaction_count"]).as_py()
             seen[1] += totals.num_rows
