@@ -273,8 +273,8 @@ def test_a_lake_of_another_database_is_refused(store: PostgresStore, tmp_path: P
 
 @pytest.fixture
 def split_always(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Read every range of more than one page as two streams; collects the shared snapshots."""
-    monkeypatch.setattr(reader_module, "SPLIT_MIN_PAGES", 1)
+    """Read every range of at least one row as two streams; collects the shared snapshots."""
+    monkeypatch.setattr(reader_module, "SPLIT_MIN_ROWS", 1)
     shared: list[str] = []
     export_snapshot = reader_module.LedgerReader._export_snapshot
 
@@ -313,11 +313,11 @@ def test_the_split_page_halves_the_range(store: PostgresStore) -> None:
 
     with reader_module.LedgerReader(store.dsn) as reader:
         assert reader._split_page(0, reader.horizon) is None  # a few pages: one stream
-        reader_module.SPLIT_MIN_PAGES, saved = 1, reader_module.SPLIT_MIN_PAGES
+        reader_module.SPLIT_MIN_ROWS, saved = 1, reader_module.SPLIT_MIN_ROWS
         try:
             split = reader._split_page(0, reader.horizon)
         finally:
-            reader_module.SPLIT_MIN_PAGES = saved
+            reader_module.SPLIT_MIN_ROWS = saved
         halves = [
             sum(batch.num_rows for batch in reader._stream(0, reader.horizon, pages))
             for pages in ((None, split), (split, None))
@@ -325,6 +325,41 @@ def test_the_split_page_halves_the_range(store: PostgresStore) -> None:
 
     assert split is not None and split > 0
     assert sum(halves) == 4000 and min(halves) > 1000
+
+
+def test_rows_in_the_free_space_of_old_pages_still_split_evenly(store: PostgresStore) -> None:
+    # Rows of random sizes leave free space at the end of their pages; once a
+    # vacuum records it, PostgreSQL puts small new rows there, so the newest row
+    # by write_xid lies among the oldest pages.
+    with psycopg.connect(store.dsn) as connection:
+        connection.execute(
+            "INSERT INTO credit_transactions (user_id, amount, type, metadata) "
+            "SELECT 'big', 1, 'purchase', "
+            "jsonb_build_object('pad', repeat('x', 300 + n * 37 % 600)) "
+            "FROM generate_series(1, 3000) AS n"
+        )
+    with psycopg.connect(store.dsn, autocommit=True) as connection:
+        connection.execute("VACUUM credit_transactions")
+    insert_rows(store.dsn, 40, user="small")
+
+    with reader_module.LedgerReader(store.dsn) as reader:
+        newest = reader._scalar(
+            "SELECT (ctid::text::point)[0] FROM credit_transactions WHERE user_id = 'small' "
+            "ORDER BY ctid DESC LIMIT 1"
+        )
+        heap_pages = reader._scalar(reader_module._HEAP_PAGES)
+        reader_module.SPLIT_MIN_ROWS, saved = 1, reader_module.SPLIT_MIN_ROWS
+        try:
+            split = reader._split_page(0, reader.horizon)
+        finally:
+            reader_module.SPLIT_MIN_ROWS = saved
+        halves = [
+            sum(batch.num_rows for batch in reader._stream(0, reader.horizon, pages))
+            for pages in ((None, split), (split, None))
+        ]
+
+    assert newest < heap_pages / 2  # the case: the newest rows went into old pages
+    assert sum(halves) == 3040 and min(halves) > 3040 * 0.4
 
 
 def test_a_late_commit_lands_once_with_two_streams(
