@@ -30,7 +30,8 @@ def export_memory() -> Iterator[None]:
     """Allocate as an export should while inside; Arrow's default pool is restored after.
 
     The pool is process-wide, so Arrow allocations of other threads during the
-    run come from it too: they work the same, from another allocator.
+    run come from it too: they work the same, from another allocator. What the
+    run's pool still caches on the way out goes back to the OS.
     """
     tune_malloc()
 
@@ -46,6 +47,7 @@ def export_memory() -> Iterator[None]:
         yield
     finally:
         pa.set_memory_pool(previous)
+        pool.release_unused()
 
 
 @functools.cache
