@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -414,11 +415,10 @@ def test_a_failure_in_one_stream_fails_the_run_and_the_next_repairs_it(
     assert max(lake_ids(lake).values()) == 1
 
 
-def test_a_server_out_of_connections_is_read_over_one(
-    store: PostgresStore, tmp_path: Path, split_always: list[str]
-) -> None:
+@pytest.fixture
+def one_connection_role(store: PostgresStore) -> Iterator[str]:
+    """The DSN of a role that may hold one connection at a time (a real server limit)."""
     role = f"one_connection_{uuid.uuid4().hex[:8]}"
-    insert_rows(store.dsn, 2000)
     with psycopg.connect(store.dsn, autocommit=True) as admin:
         admin.execute(
             sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 1").format(sql.Identifier(role))
@@ -429,16 +429,38 @@ def test_a_server_out_of_connections_is_read_over_one(
             )
         )
     try:
-        limited = make_conninfo(store.dsn, user=role)
-        result = Exporter(limited, tmp_path / "lake").run()
+        yield make_conninfo(store.dsn, user=role)
     finally:
         with psycopg.connect(store.dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
+
+def test_a_server_out_of_connections_is_read_over_one(
+    store: PostgresStore, tmp_path: Path, split_always: list[str], one_connection_role: str
+) -> None:
+    insert_rows(store.dsn, 2000)
+
+    result = Exporter(one_connection_role, tmp_path / "lake").run()
+
     assert len(split_always) == 1  # the snapshot was shared, the second connection refused
     assert result.rows == 2000
     assert lake_ids(tmp_path / "lake") == ledger_ids(store.dsn)
+
+
+def test_a_connection_limit_full_for_a_moment_is_waited_out(one_connection_role: str) -> None:
+    # As when ADBC's own short connection (it reads the server's types) is still
+    # exiting as the reader connects. The driver is imported first, so that the
+    # connect, not the import, is what the timer races.
+    import adbc_driver_postgresql.dbapi  # noqa: F401
+
+    holder = psycopg.connect(one_connection_role)
+    threading.Timer(0.3, holder.close).start()
+
+    with reader_module.LedgerReader(one_connection_role) as reader:
+        assert reader.horizon > 0
+
+    assert holder.closed
 
 
 def test_a_lake_path_it_cannot_write_says_so(store: PostgresStore, tmp_path: Path) -> None:

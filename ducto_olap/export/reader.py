@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import tenacity
 
 from ducto_olap.errors import ExportError, LakeError
 from ducto_olap.export.memory import tune_malloc
@@ -151,11 +152,11 @@ class LedgerReader:
         self.ledger_id: str | None = None
 
     def __enter__(self) -> LedgerReader:
-        import adbc_driver_postgresql.dbapi as adbc
-
         tune_malloc()
         try:
-            self._connection = adbc.connect(self.dsn)
+            # The second reader is not retried: a refusal means one stream.
+            connect = _connect if self.snapshot is not None else _connect_while_limit_is_full
+            self._connection = connect(self.dsn)
             self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if self.snapshot is not None:
                 self._execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(self.snapshot)}'")
@@ -338,6 +339,33 @@ class LedgerReader:
         # libpq quotes a malformed DSN whole in its message: mask that too.
         message = f"{what} at {mask_dsn(self.dsn)}: {mask_dsn(text)}"
         return ExportError(f"{message}; {fix}" if fix else message)
+
+
+def _connect(dsn: str) -> Any:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    return adbc.connect(dsn)
+
+
+def _is_connection_limit(error: BaseException) -> bool:
+    # ADBC gives no SQLSTATE for a refused connection, only libpq's message.
+    return "too many connections" in str(error)
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(_is_connection_limit),
+    stop=tenacity.stop_after_attempt(6),
+    wait=tenacity.wait_exponential(multiplier=0.02, max=0.5),
+    reraise=True,
+)
+def _connect_while_limit_is_full(dsn: str) -> Any:
+    """:func:`_connect`, tried again for a moment while the role's connection limit is full.
+
+    ADBC opens a connection of its own to read the server's types and closes it
+    just before it connects, so a role allowed one connection can find that one
+    still exiting: 7 of 40 connects were refused so.
+    """
+    return _connect(dsn)
 
 
 def prefetched(streams: list[Iterator[pa.RecordBatch]], depth: int) -> Iterator[pa.RecordBatch]:
