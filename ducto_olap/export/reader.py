@@ -348,8 +348,9 @@ def _connect(dsn: str) -> Any:
 
 
 def _is_connection_limit(error: BaseException) -> bool:
-    # ADBC gives no SQLSTATE for a refused connection, only libpq's message.
-    return "too many connections" in str(error)
+    # ADBC gives no SQLSTATE for a refused connection, only libpq's message: a
+    # role's or database's limit, or the server's max_connections.
+    return any(text in str(error) for text in ("too many connections", "too many clients"))
 
 
 @tenacity.retry(
