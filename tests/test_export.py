@@ -500,3 +500,20 @@ def test_a_run_allocates_arrow_from_jemalloc_and_gives_the_default_pool_back() -
         raise RuntimeError("the run failed")
 
     assert pa.default_memory_pool().backend_name == before
+
+
+def test_overlapping_runs_give_the_default_pool_back_when_the_last_ends() -> None:
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no jemalloc")
+    before = pa.default_memory_pool().backend_name
+    first, second = export_memory(), export_memory()
+
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first run ends while the second goes on
+    assert pa.default_memory_pool().backend_name == "jemalloc"
+    second.__exit__(None, None, None)
+
+    assert pa.default_memory_pool().backend_name == before

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import functools
 import sys
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -30,24 +31,50 @@ def export_memory() -> Iterator[None]:
     """Allocate as an export should while inside; Arrow's default pool is restored after.
 
     The pool is process-wide, so Arrow allocations of other threads during the
-    run come from it too: they work the same, from another allocator. What the
-    run's pool still caches on the way out goes back to the OS.
+    run come from it too: they work the same, from another allocator. Runs that
+    overlap (two exporters on two threads) share one switch: the pool the first
+    found is restored when the last leaves, and what the run's pool still caches
+    then goes back to the OS. glibc's thresholds (:func:`tune_malloc`) stay set.
     """
     tune_malloc()
-
-    import pyarrow as pa
-
     pool = _jemalloc_pool()
     if pool is None:
         yield
         return
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pool)
+
+    _lend_pool(pool)
     try:
         yield
     finally:
-        pa.set_memory_pool(previous)
-        pool.release_unused()
+        _return_pool(pool)
+
+
+_pool_lock = threading.Lock()
+_pool_borrowers = 0
+_pool_found: pa.MemoryPool | None = None
+
+
+def _lend_pool(pool: pa.MemoryPool) -> None:
+    import pyarrow as pa
+
+    global _pool_borrowers, _pool_found
+    with _pool_lock:
+        if _pool_borrowers == 0:
+            _pool_found = pa.default_memory_pool()
+            pa.set_memory_pool(pool)
+        _pool_borrowers += 1
+
+
+def _return_pool(pool: pa.MemoryPool) -> None:
+    import pyarrow as pa
+
+    global _pool_borrowers, _pool_found
+    with _pool_lock:
+        _pool_borrowers -= 1
+        if _pool_borrowers == 0 and _pool_found is not None:
+            pa.set_memory_pool(_pool_found)
+            _pool_found = None
+            pool.release_unused()
 
 
 @functools.cache
@@ -64,6 +91,9 @@ def tune_malloc() -> None:
     free of a few hundred KB at a heap's top gave those pages back and the next
     allocation faulted them in again: zstd's context for each Parquet page, about
     90,000 page faults per 10M rows. Hence the trim threshold of its own.
+
+    Both stay set for the rest of the process: glibc has no way to read the
+    values they replace.
     """
     if not sys.platform.startswith("linux"):
         return
