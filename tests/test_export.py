@@ -309,20 +309,27 @@ def test_two_streams_export_every_row_once(
     assert max(lake_ids(lake).values()) == 1
 
 
+def split_halves(reader: reader_module.LedgerReader) -> tuple[int | None, list[int]]:
+    """The split page of the reader's whole range, as if every range were large,
+    and the rows each side of it reads."""
+    reader_module.SPLIT_MIN_ROWS, saved = 1, reader_module.SPLIT_MIN_ROWS
+    try:
+        split = reader._split_page(0, reader.horizon)
+    finally:
+        reader_module.SPLIT_MIN_ROWS = saved
+    halves = [
+        sum(batch.num_rows for batch in reader._stream(0, reader.horizon, pages))
+        for pages in ((None, split), (split, None))
+    ]
+    return split, halves
+
+
 def test_the_split_page_halves_the_range(store: PostgresStore) -> None:
     insert_rows(store.dsn, 4000)
 
     with reader_module.LedgerReader(store.dsn) as reader:
         assert reader._split_page(0, reader.horizon) is None  # a few pages: one stream
-        reader_module.SPLIT_MIN_ROWS, saved = 1, reader_module.SPLIT_MIN_ROWS
-        try:
-            split = reader._split_page(0, reader.horizon)
-        finally:
-            reader_module.SPLIT_MIN_ROWS = saved
-        halves = [
-            sum(batch.num_rows for batch in reader._stream(0, reader.horizon, pages))
-            for pages in ((None, split), (split, None))
-        ]
+        split, halves = split_halves(reader)
 
     assert split is not None and split > 0
     assert sum(halves) == 4000 and min(halves) > 1000
@@ -349,15 +356,7 @@ def test_rows_in_the_free_space_of_old_pages_still_split_evenly(store: PostgresS
             "ORDER BY ctid DESC LIMIT 1"
         )
         heap_pages = reader._scalar(reader_module._HEAP_PAGES)
-        reader_module.SPLIT_MIN_ROWS, saved = 1, reader_module.SPLIT_MIN_ROWS
-        try:
-            split = reader._split_page(0, reader.horizon)
-        finally:
-            reader_module.SPLIT_MIN_ROWS = saved
-        halves = [
-            sum(batch.num_rows for batch in reader._stream(0, reader.horizon, pages))
-            for pages in ((None, split), (split, None))
-        ]
+        _, halves = split_halves(reader)
 
     assert newest < heap_pages / 2  # the case: the newest rows went into old pages
     assert sum(halves) == 3040 and min(halves) > 3040 * 0.4
