@@ -38,7 +38,7 @@ from typing import Any
 
 import psycopg
 
-from ducto_olap.export.reader import ledger_query
+from ducto_olap.export.reader import HEAP_PAGES, ledger_query
 
 INCREMENTAL_ROWS = 10_000
 TARGET_RATIO = 0.75
@@ -133,10 +133,7 @@ def bare_copy_two_streams(dsn: str) -> dict[str, Any]:
     drained by a process of its own (two threads would share one GIL).
     """
     with psycopg.connect(dsn) as connection:
-        pages = _scalar(
-            connection,
-            "SELECT pg_relation_size('credit_transactions') / current_setting('block_size')::int",
-        )
+        pages = _scalar(connection, HEAP_PAGES)
     halves = [(None, pages // 2), (pages // 2, None)]
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     started = time.perf_counter()

@@ -355,7 +355,7 @@ def test_rows_in_the_free_space_of_old_pages_still_split_evenly(store: PostgresS
             "SELECT (ctid::text::point)[0] FROM credit_transactions WHERE user_id = 'small' "
             "ORDER BY ctid DESC LIMIT 1"
         )
-        heap_pages = reader._scalar(reader_module._HEAP_PAGES)
+        heap_pages = reader._scalar(reader_module.HEAP_PAGES)
         _, halves = split_halves(reader)
 
     assert newest < heap_pages / 2  # the case: the newest rows went into old pages
@@ -487,11 +487,17 @@ def test_a_folder_of_other_files_is_not_made_a_lake(store: PostgresStore, tmp_pa
     assert Exporter(store, tmp_path / "also-empty").run().rows == 3
 
 
-def test_a_run_allocates_arrow_from_jemalloc_and_gives_the_default_pool_back() -> None:
+@pytest.fixture
+def jemalloc() -> None:
+    """Skips a test on a pyarrow built without jemalloc (the run then keeps its pool)."""
     try:
         pa.jemalloc_memory_pool()
     except NotImplementedError:
         pytest.skip("this pyarrow has no jemalloc")
+
+
+@pytest.mark.usefixtures("jemalloc")
+def test_a_run_allocates_arrow_from_jemalloc_and_gives_the_default_pool_back() -> None:
     before = pa.default_memory_pool().backend_name
 
     with pytest.raises(RuntimeError, match="the run failed"), export_memory():
@@ -501,11 +507,8 @@ def test_a_run_allocates_arrow_from_jemalloc_and_gives_the_default_pool_back() -
     assert pa.default_memory_pool().backend_name == before
 
 
+@pytest.mark.usefixtures("jemalloc")
 def test_overlapping_runs_give_the_default_pool_back_when_the_last_ends() -> None:
-    try:
-        pa.jemalloc_memory_pool()
-    except NotImplementedError:
-        pytest.skip("this pyarrow has no jemalloc")
     before = pa.default_memory_pool().backend_name
     first, second = export_memory(), export_memory()
 

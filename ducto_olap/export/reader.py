@@ -11,10 +11,11 @@ whoever wrote them.
 ADBC streams ``COPY ... TO STDOUT (FORMAT binary)`` straight into Arrow in C++,
 which is why the hot path never touches a Python object per row.
 
-A large range is read over two connections at once, each a half of the heap's
-pages, the second in the first's snapshot (``pg_export_snapshot``, as ``pg_dump
--j`` does): a COPY runs on one server core, and on a small machine one stream
-leaves the server idle whenever the client is busy writing Parquet.
+A large range is read over two connections at once, each the heap's pages on
+one side of the range's median page, the second in the first's snapshot
+(``pg_export_snapshot``, as ``pg_dump -j`` does): a COPY runs on one server
+core, and on a small machine one stream leaves the server idle whenever the
+client is busy writing Parquet.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ SPLIT_MIN_ROWS = 600_000
 SAMPLE_PAGES = 2_000
 logger = logging.getLogger("ducto_olap.export")
 
-_HEAP_PAGES = "SELECT pg_relation_size('credit_transactions') / current_setting('block_size')::int8"
+#: The heap's size in pages.
+HEAP_PAGES = "SELECT pg_relation_size('credit_transactions') / current_setting('block_size')::int8"
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 _AMOUNT = LAKE_SCHEMA.field("amount").type
@@ -269,7 +271,7 @@ class LedgerReader:
         the halves uneven, never wrong: they cover every page.
         """
         try:
-            pages = int(self._scalar(_HEAP_PAGES))
+            pages = int(self._scalar(HEAP_PAGES))
             if pages == 0:
                 return None
             percent = min(100.0, 100.0 * SAMPLE_PAGES / pages)
